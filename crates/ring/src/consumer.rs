@@ -1,0 +1,280 @@
+//! The reading end: finds, validates and hands out records; releases them with one `Release`
+//! store of `head`.
+//!
+//! The consumer owns `head` and caches the producer's `tail`, refreshing it only when the
+//! cached value says the ring is empty. A refreshed tail is validated
+//! (`old tail <= tail <= released head + capacity`, 8-aligned), and every record header is
+//! read once and checked by [`record::parse`](crate::record::parse) before its length is used.
+
+use crate::error::{AttachError, Corrupt, PopError};
+use crate::record::{self, Parsed, RECORD_HEADER_LEN};
+use crate::region::{Ordering, Region};
+use crate::ring;
+
+/// The reading end of a ring. One per ring; `Send`, not `Sync`.
+pub struct Consumer {
+    region: Region,
+    capacity: usize,
+    /// Read cursor: everything before it is consumed (maybe not yet released).
+    head: u64,
+    /// Last value stored to the shared `head`.
+    released: u64,
+    /// Last validated producer `tail`; stale by design.
+    tail: u64,
+    /// Footprint of the record `peek` returned, if it is still unconsumed.
+    peeked: Option<usize>,
+    corrupt: bool,
+}
+
+/// A validated record in the ring, borrowed from the consumer.
+#[derive(Clone, Copy)]
+pub struct Record<'a> {
+    region: &'a Region,
+    /// Data offset of the payload.
+    pos: usize,
+    len: usize,
+}
+
+impl Consumer {
+    /// Attaches the consumer end to a ring that [`init`](crate::init) prepared in `region`.
+    ///
+    /// # Safety
+    /// No other `Consumer` for the same ring may exist in this process.
+    pub unsafe fn attach(region: Region) -> Result<Consumer, AttachError> {
+        let (capacity, head, tail) = ring::attach_counters(&region)?;
+        Ok(Consumer { region, capacity, head, released: head, tail, peeked: None, corrupt: false })
+    }
+
+    /// Data capacity of the ring in bytes.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Whether the producer broke the protocol; a corrupt ring refuses every further pop.
+    pub fn is_corrupt(&self) -> bool {
+        self.corrupt
+    }
+
+    /// Whether no published record is waiting (refreshes the producer's counter when the
+    /// cached one says empty).
+    pub fn is_empty(&mut self) -> Result<bool, Corrupt> {
+        self.skip_pads()?;
+        Ok(self.head == self.tail)
+    }
+
+    /// Bytes published and not yet released (after refreshing the producer's counter).
+    pub fn used_len(&mut self) -> Result<usize, Corrupt> {
+        self.refresh_tail()?;
+        Ok((self.tail - self.released) as usize)
+    }
+
+    /// The next record, without consuming it; `Ok(None)` when the ring is empty. Call
+    /// [`release`](Self::release) (or [`consume`](Self::consume)) to move past it.
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = shmring_ring::with_capacity(64);
+    /// producer.push(b"hi").unwrap();
+    /// let record = consumer.peek().unwrap().unwrap();
+    /// assert_eq!(record.to_vec(), b"hi");
+    /// consumer.release();
+    /// assert!(consumer.peek().unwrap().is_none());
+    /// ```
+    #[inline]
+    pub fn peek(&mut self) -> Result<Option<Record<'_>>, Corrupt> {
+        let Some((pos, len, footprint)) = self.next_record()? else {
+            return Ok(None);
+        };
+        self.peeked = Some(footprint);
+        Ok(Some(Record { region: &self.region, pos, len }))
+    }
+
+    /// Consumes the peeked record and hands its space back to the producer.
+    pub fn release(&mut self) {
+        self.consume();
+        self.publish();
+    }
+
+    /// Consumes the peeked record without handing its space back yet; [`publish`](Self::publish)
+    /// releases everything consumed with one store.
+    #[inline]
+    pub fn consume(&mut self) {
+        if let Some(footprint) = self.peeked.take() {
+            self.head += footprint as u64;
+        }
+    }
+
+    /// Hands the space of every consumed record back to the producer. Returns whether there
+    /// was anything new (the caller then decides whether a waiting producer needs a wake).
+    #[inline]
+    pub fn publish(&mut self) -> bool {
+        if self.released == self.head {
+            return false;
+        }
+        self.released = self.head;
+        // ORDERING: Release orders our reads of the released records before the producer's
+        // reuse of their space; pairs with the Acquire load in `Producer::refresh_head`.
+        self.region.head().store(self.head, Ordering::Release);
+        true
+    }
+
+    /// Pops the next record into `buf`, returning its length, or `Ok(None)` when empty. A
+    /// record longer than `buf` stays in the ring (`BufferTooSmall` says how long it is).
+    #[inline]
+    pub fn pop_into(&mut self, buf: &mut [u8]) -> Result<Option<usize>, PopError> {
+        let Some((pos, len, footprint)) = self.next_record()? else {
+            return Ok(None);
+        };
+        if len > buf.len() {
+            return Err(PopError::BufferTooSmall { needed: len });
+        }
+        self.region.copy_out(pos, &mut buf[..len]);
+        self.head += footprint as u64;
+        self.publish();
+        Ok(Some(len))
+    }
+
+    /// Pops the next record into a new `Vec`, or `Ok(None)` when empty.
+    pub fn pop(&mut self) -> Result<Option<Vec<u8>>, Corrupt> {
+        let Some((pos, len, footprint)) = self.next_record()? else {
+            return Ok(None);
+        };
+        let mut out = vec![0; len];
+        self.region.copy_out(pos, &mut out);
+        self.head += footprint as u64;
+        self.publish();
+        Ok(Some(out))
+    }
+
+    /// Hands up to `max` records to `visit` in order, then releases them all with one store.
+    /// Returns how many were visited.
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = shmring_ring::with_capacity(256);
+    /// producer.push_batch(&[b"a", b"b", b"c"]).unwrap();
+    /// let mut seen = Vec::new();
+    /// assert_eq!(consumer.pop_batch(10, |r| seen.push(r.to_vec())).unwrap(), 3);
+    /// assert_eq!(seen, [b"a", b"b", b"c"]);
+    /// ```
+    pub fn pop_batch(&mut self, max: usize, mut visit: impl FnMut(Record<'_>)) -> Result<usize, Corrupt> {
+        let mut count = 0;
+        while count < max {
+            let Some((pos, len, footprint)) = self.next_record()? else {
+                break;
+            };
+            visit(Record { region: &self.region, pos, len });
+            self.head += footprint as u64;
+            count += 1;
+        }
+        self.publish();
+        Ok(count)
+    }
+
+    /// Locates the next data record, skipping pad markers. Returns `(payload offset, len, footprint)`.
+    #[inline]
+    fn next_record(&mut self) -> Result<Option<(usize, usize, usize)>, Corrupt> {
+        if self.corrupt {
+            return Err(Corrupt);
+        }
+        self.peeked = None;
+        loop {
+            if self.head == self.tail {
+                self.refresh_tail()?;
+                if self.head == self.tail {
+                    return Ok(None);
+                }
+            }
+            let pos = self.head as usize & (self.capacity - 1);
+            let available = (self.tail - self.head) as usize;
+            match record::parse(self.region.load_word(pos), pos, available, self.capacity) {
+                Some(Parsed::Record { len, footprint }) => return Ok(Some((pos + RECORD_HEADER_LEN, len, footprint))),
+                Some(Parsed::Pad { skip }) => self.head += skip as u64,
+                None => return Err(self.poison()),
+            }
+        }
+    }
+
+    fn skip_pads(&mut self) -> Result<(), Corrupt> {
+        self.next_record().map(|_| self.peeked = None)
+    }
+
+    fn refresh_tail(&mut self) -> Result<(), Corrupt> {
+        // ORDERING: Acquire pairs with the Release store of `tail` in `Producer::publish`, so
+        // the record headers and payloads below the new tail are visible to our reads.
+        let tail = self.region.tail().load(Ordering::Acquire);
+        if tail < self.tail || tail > self.released + self.capacity as u64 || tail % 8 != 0 {
+            return Err(self.poison());
+        }
+        self.tail = tail;
+        Ok(())
+    }
+
+    fn poison(&mut self) -> Corrupt {
+        self.corrupt = true;
+        Corrupt
+    }
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("capacity", &self.capacity)
+            .field("head", &self.head)
+            .field("released", &self.released)
+            .field("tail", &self.tail)
+            .field("corrupt", &self.corrupt)
+            .finish()
+    }
+}
+
+impl<'a> Record<'a> {
+    /// Payload length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies the payload into `dst[..len]`.
+    ///
+    /// # Panics
+    /// If `dst` is shorter than the payload.
+    pub fn copy_to(&self, dst: &mut [u8]) {
+        self.region.copy_out(self.pos, &mut dst[..self.len]);
+    }
+
+    /// Copies the payload into a new `Vec`.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = vec![0; self.len];
+        self.region.copy_out(self.pos, &mut out);
+        out
+    }
+
+    /// Start of the payload in the shared mapping (zero-copy); valid for `len()` bytes while
+    /// the record is borrowed. The peer cannot legitimately change it before release.
+    #[cfg(not(loom))]
+    pub fn as_ptr(&self) -> *const u8 {
+        self.region.data_ptr(self.pos)
+    }
+
+    /// The payload as a slice, without copying.
+    ///
+    /// # Safety
+    /// The peer must not write these bytes while the slice lives. A correct peer never does
+    /// (the record is published and not released), but a hostile one could, and the compiler
+    /// assumes a shared slice does not change. Use [`copy_to`](Self::copy_to) for untrusted peers.
+    #[cfg(not(loom))]
+    pub unsafe fn as_slice(&self) -> &'a [u8] {
+        // SAFETY: `record::parse` checked the payload lies in the data area, the region outlives
+        // `'a`, and the caller promises no concurrent writes.
+        unsafe { core::slice::from_raw_parts(self.region.data_ptr(self.pos), self.len) }
+    }
+}
+
+impl std::fmt::Debug for Record<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record").field("len", &self.len).finish()
+    }
+}

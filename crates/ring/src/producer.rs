@@ -1,0 +1,277 @@
+//! The writing end: reserves space, writes records, publishes them with one `Release` store.
+//!
+//! The producer owns `tail` (it never reads the shared copy back) and caches the consumer's
+//! `head`, refreshing it only when the cached value says the ring is too full. Every refreshed
+//! head is validated (`old head <= head <= published tail`, 8-aligned) before it is used.
+
+use crate::error::{AttachError, Corrupt, PushError};
+use crate::record::{footprint, max_payload_len, record_header, PAD_HEADER, RECORD_HEADER_LEN};
+use crate::region::{Ordering, Region};
+use crate::ring;
+
+/// The writing end of a ring. One per ring; `Send`, not `Sync`.
+pub struct Producer {
+    region: Region,
+    capacity: usize,
+    /// End of everything written (staged or published). Ours alone; never read back.
+    tail: u64,
+    /// Last value stored to the shared `tail`.
+    published: u64,
+    /// Last validated consumer `head`; stale by design (refreshed only when space runs out).
+    head: u64,
+    corrupt: bool,
+    #[cfg(loom)]
+    weak_publish: bool,
+}
+
+impl Producer {
+    /// Attaches the producer end to a ring that [`init`](crate::init) prepared in `region`.
+    ///
+    /// # Safety
+    /// No other `Producer` for the same ring may exist in this process (two writers in one
+    /// process would race on the data area). A producer in another process is tolerated only
+    /// in the sense that it cannot make us misbehave: it just corrupts the ring.
+    pub unsafe fn attach(region: Region) -> Result<Producer, AttachError> {
+        let (capacity, head, tail) = ring::attach_counters(&region)?;
+        Ok(Producer {
+            region,
+            capacity,
+            tail,
+            published: tail,
+            head,
+            corrupt: false,
+            #[cfg(loom)]
+            weak_publish: false,
+        })
+    }
+
+    /// Data capacity of the ring in bytes.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Largest payload this ring accepts (half the capacity minus a record header).
+    pub fn max_payload_len(&self) -> usize {
+        max_payload_len(self.capacity)
+    }
+
+    /// Whether the consumer broke the protocol; a corrupt ring refuses every further push.
+    pub fn is_corrupt(&self) -> bool {
+        self.corrupt
+    }
+
+    /// Copies `data` into the ring as one record and publishes it.
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = shmring_ring::with_capacity(64);
+    /// producer.push(b"hello").unwrap();
+    /// assert_eq!(consumer.pop().unwrap().as_deref(), Some(&b"hello"[..]));
+    /// ```
+    #[inline]
+    pub fn push(&mut self, data: &[u8]) -> Result<(), PushError> {
+        self.stage(data)?;
+        self.publish();
+        Ok(())
+    }
+
+    /// Writes `data` as one record without publishing it; [`publish`](Self::publish) makes all
+    /// staged records visible at once (one shared store for a whole batch).
+    #[inline]
+    pub fn stage(&mut self, data: &[u8]) -> Result<(), PushError> {
+        let pos = self.reserve_at(data.len())?;
+        self.region.copy_in(pos + RECORD_HEADER_LEN, data);
+        self.finish_record(pos, data.len());
+        Ok(())
+    }
+
+    /// Stages as many of `items` as fit, in order, then publishes them with one store.
+    /// Returns how many were pushed; an item that can never fit is an error only if it is the
+    /// first one (otherwise the count stops before it, and the next call reports it).
+    pub fn push_batch<T: AsRef<[u8]>>(&mut self, items: &[T]) -> Result<usize, PushError> {
+        let mut pushed = 0;
+        for item in items {
+            match self.stage(item.as_ref()) {
+                Ok(()) => pushed += 1,
+                Err(PushError::Full) => break,
+                Err(PushError::TooLarge { .. }) if pushed > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        self.publish();
+        Ok(pushed)
+    }
+
+    /// Reserves a contiguous `len`-byte record to be filled in place (zero-copy). Nothing is
+    /// visible to the consumer until [`WriteSlot::commit`] (or `stage` + `publish`); dropping
+    /// the slot abandons it.
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = shmring_ring::with_capacity(64);
+    /// let mut slot = producer.reserve(3).unwrap();
+    /// slot.write(0, b"abc");
+    /// slot.commit();
+    /// assert_eq!(consumer.pop().unwrap().as_deref(), Some(&b"abc"[..]));
+    /// ```
+    pub fn reserve(&mut self, len: usize) -> Result<WriteSlot<'_>, PushError> {
+        let pos = self.reserve_at(len)?;
+        Ok(WriteSlot { producer: self, pos, len })
+    }
+
+    /// Makes every staged record visible to the consumer. Returns whether there was anything
+    /// new to publish (the caller then decides whether the consumer needs a wake).
+    #[inline]
+    pub fn publish(&mut self) -> bool {
+        if self.published == self.tail {
+            return false;
+        }
+        self.published = self.tail;
+        #[cfg(loom)]
+        let order = if self.weak_publish { Ordering::Relaxed } else { Ordering::Release };
+        #[cfg(not(loom))]
+        let order = Ordering::Release;
+        // ORDERING: Release publishes the record headers and payloads written before it; pairs
+        // with the Acquire load of `tail` in `Consumer::refresh_tail`.
+        self.region.tail().store(self.tail, order);
+        true
+    }
+
+    /// Bytes the consumer has not released yet (published or staged), after refreshing the
+    /// consumer's counter; `used_len() as f64 / capacity() as f64` is the fill ratio.
+    pub fn used_len(&mut self) -> Result<usize, Corrupt> {
+        self.refresh_head()?;
+        Ok((self.tail - self.head) as usize)
+    }
+
+    /// Finds room for a record of `len` payload bytes, writing a pad marker first when the
+    /// record would cross the end of the data area. Returns the record's data offset.
+    #[inline]
+    fn reserve_at(&mut self, len: usize) -> Result<usize, PushError> {
+        if self.corrupt {
+            return Err(PushError::Corrupt);
+        }
+        let max = max_payload_len(self.capacity);
+        if len > max {
+            return Err(PushError::TooLarge { len, max });
+        }
+        let footprint = footprint(len);
+        let pos = self.tail as usize & (self.capacity - 1);
+        let contiguous = self.capacity - pos;
+        let needed = if footprint <= contiguous { footprint } else { contiguous + footprint };
+        if self.free() < needed {
+            self.refresh_head()?;
+            if self.free() < needed {
+                return Err(PushError::Full);
+            }
+        }
+        if footprint <= contiguous {
+            return Ok(pos);
+        }
+        self.region.store_word(pos, PAD_HEADER);
+        self.tail += contiguous as u64;
+        Ok(0)
+    }
+
+    #[inline]
+    fn free(&self) -> usize {
+        self.capacity - (self.tail - self.head) as usize
+    }
+
+    #[inline]
+    fn finish_record(&mut self, pos: usize, len: usize) {
+        // `len <= max_payload_len < u32::MAX` was checked in `reserve_at`.
+        self.region.store_word(pos, record_header(len as u32));
+        self.tail += footprint(len) as u64;
+    }
+
+    fn refresh_head(&mut self) -> Result<(), Corrupt> {
+        // ORDERING: Acquire pairs with the Release store of `head` in `Consumer::publish`: the
+        // consumer's reads of the space we are about to reuse happened before.
+        let head = self.region.head().load(Ordering::Acquire);
+        if head < self.head || head > self.published || head % 8 != 0 {
+            self.corrupt = true;
+            return Err(Corrupt);
+        }
+        self.head = head;
+        Ok(())
+    }
+
+    /// Loom tests only: publish with `Relaxed`, a deliberately broken ordering the model must catch.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn weaken_publish_ordering_for_loom(&mut self) {
+        self.weak_publish = true;
+    }
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("capacity", &self.capacity)
+            .field("tail", &self.tail)
+            .field("published", &self.published)
+            .field("head", &self.head)
+            .field("corrupt", &self.corrupt)
+            .finish()
+    }
+}
+
+/// Space for one record, reserved by [`Producer::reserve`] and filled in place.
+pub struct WriteSlot<'a> {
+    producer: &'a mut Producer,
+    /// Data offset of the record header; the payload follows it.
+    pos: usize,
+    len: usize,
+}
+
+impl WriteSlot<'_> {
+    /// Payload length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `bytes` into the payload at `offset`.
+    ///
+    /// # Panics
+    /// If `offset + bytes.len()` exceeds the slot's length.
+    pub fn write(&mut self, offset: usize, bytes: &[u8]) {
+        assert!(offset.checked_add(bytes.len()).is_some_and(|end| end <= self.len), "write past the reserved slot");
+        self.producer.region.copy_in(self.pos + RECORD_HEADER_LEN + offset, bytes);
+    }
+
+    /// Start of the payload, for writers that fill it through a pointer (e.g. a serializer).
+    /// Valid for `len()` bytes until the slot is committed or dropped.
+    #[cfg(not(loom))]
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.producer.region.data_ptr(self.pos + RECORD_HEADER_LEN)
+    }
+
+    /// The payload as a mutable slice.
+    ///
+    /// # Safety
+    /// The peer must not write the reserved bytes while the slice lives. A correct peer never
+    /// does (they are outside its part of the ring); use [`write`](Self::write) when the peer
+    /// is not trusted, which has no such requirement.
+    #[cfg(not(loom))]
+    pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: `reserve_at` found these `len` bytes free and inside the data area; the caller
+        // promises the peer does not touch them while the slice is alive.
+        unsafe { core::slice::from_raw_parts_mut(self.as_mut_ptr(), self.len) }
+    }
+
+    /// Writes the record header and publishes the record.
+    pub fn commit(self) {
+        let WriteSlot { producer, pos, len } = self;
+        producer.finish_record(pos, len);
+        producer.publish();
+    }
+
+    /// Writes the record header without publishing; see [`Producer::publish`].
+    pub fn stage(self) {
+        self.producer.finish_record(self.pos, self.len);
+    }
+}

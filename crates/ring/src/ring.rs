@@ -1,0 +1,80 @@
+//! Creating a ring in a region and reading its header once at attach.
+
+use crate::error::AttachError;
+use crate::layout::{is_valid_capacity, total_len, HEADER_LEN, RING_MAGIC, RING_VERSION};
+use crate::region::{Ordering, Region};
+use crate::{Consumer, Producer};
+
+/// Writes a fresh ring header (magic, version, capacity, zero counters) at the start of `region`.
+///
+/// Call it once, before either end attaches and before the region is shown to the peer.
+pub fn init(region: &Region, capacity: usize) -> Result<(), AttachError> {
+    if !is_valid_capacity(capacity) {
+        return Err(AttachError::InvalidCapacity(capacity as u64));
+    }
+    check_len(region, total_len(capacity))?;
+    // ORDERING: Relaxed throughout; the region is handed to the other side by a later
+    // synchronising operation (segment publish, fd passing), which orders these stores.
+    region.header_word(8).store(capacity as u64, Ordering::Relaxed);
+    region.tail().store(0, Ordering::Relaxed);
+    region.head().store(0, Ordering::Relaxed);
+    region.header_word(0).store(u64::from(RING_VERSION) << 32 | u64::from(RING_MAGIC), Ordering::Relaxed);
+    Ok(())
+}
+
+/// A ring on the heap, for use inside one process (threads) and in tests.
+///
+/// # Panics
+/// If `capacity` is not a power of two between 32 bytes and 1 TiB.
+///
+/// ```
+/// let (mut producer, mut consumer) = shmring_ring::with_capacity(1024);
+/// producer.push(&[1, 2, 3]).unwrap();
+/// let mut buf = [0u8; 16];
+/// assert_eq!(consumer.pop_into(&mut buf).unwrap(), Some(3));
+/// ```
+pub fn with_capacity(capacity: usize) -> (Producer, Consumer) {
+    assert!(is_valid_capacity(capacity), "ring capacity must be a power of two in 32..=2^40");
+    let region = Region::heap(total_len(capacity));
+    init(&region, capacity).expect("a fresh heap region fits its ring");
+    // SAFETY: the region was just created here, so these are its only producer and consumer.
+    let producer = unsafe { Producer::attach(region.clone()) };
+    // SAFETY: as above.
+    let consumer = unsafe { Consumer::attach(region) };
+    (producer.expect("fresh ring"), consumer.expect("fresh ring"))
+}
+
+/// Reads and validates the header once: returns `(capacity, head, tail)`.
+pub(crate) fn attach_counters(region: &Region) -> Result<(usize, u64, u64), AttachError> {
+    check_len(region, HEADER_LEN)?;
+    // ORDERING: Relaxed; attach happens after the region was handed over (see `init`).
+    let id = region.header_word(0).load(Ordering::Relaxed);
+    let (magic, version) = (id as u32, (id >> 32) as u32);
+    if magic != RING_MAGIC {
+        return Err(AttachError::BadMagic(magic));
+    }
+    if version != RING_VERSION {
+        return Err(AttachError::VersionMismatch { found: version, expected: RING_VERSION });
+    }
+    let capacity = region.header_word(8).load(Ordering::Relaxed);
+    if !usize::try_from(capacity).is_ok_and(is_valid_capacity) {
+        return Err(AttachError::InvalidCapacity(capacity));
+    }
+    let capacity = capacity as usize;
+    check_len(region, total_len(capacity))?;
+    // ORDERING: Acquire pairs with the Release stores in `Producer::publish`/`Consumer::publish`
+    // for a ring that was in use before this attach.
+    let head = region.head().load(Ordering::Acquire);
+    let tail = region.tail().load(Ordering::Acquire);
+    if head > tail || tail - head > capacity as u64 || head % 8 != 0 || tail % 8 != 0 {
+        return Err(AttachError::Corrupt);
+    }
+    Ok((capacity, head, tail))
+}
+
+fn check_len(region: &Region, needed: usize) -> Result<(), AttachError> {
+    if region.len() < needed {
+        return Err(AttachError::RegionTooSmall { needed, actual: region.len() });
+    }
+    Ok(())
+}
