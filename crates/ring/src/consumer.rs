@@ -21,8 +21,9 @@ pub struct Consumer {
     released: u64,
     /// Last validated producer `tail`; stale by design.
     tail: u64,
-    /// Footprint of the record `peek` returned, if it is still unconsumed.
-    peeked: Option<usize>,
+    /// The validated record at `head` (payload offset, length, footprint), once found: the
+    /// header is read and checked once, however often `is_empty`/`peek` look at it.
+    found: Option<(usize, usize, usize)>,
     corrupt: bool,
 }
 
@@ -42,7 +43,7 @@ impl Consumer {
     /// No other `Consumer` for the same ring may exist in this process.
     pub unsafe fn attach(region: Region) -> Result<Consumer, AttachError> {
         let (capacity, head, tail) = ring::attach_counters(&region)?;
-        Ok(Consumer { region, capacity, head, released: head, tail, peeked: None, corrupt: false })
+        Ok(Consumer { region, capacity, head, released: head, tail, found: None, corrupt: false })
     }
 
     /// Data capacity of the ring in bytes.
@@ -58,8 +59,7 @@ impl Consumer {
     /// Whether no published record is waiting (refreshes the producer's counter when the
     /// cached one says empty).
     pub fn is_empty(&mut self) -> Result<bool, Corrupt> {
-        self.skip_pads()?;
-        Ok(self.head == self.tail)
+        Ok(self.next_record()?.is_none())
     }
 
     /// Bytes published and not yet released (after refreshing the producer's counter).
@@ -81,10 +81,9 @@ impl Consumer {
     /// ```
     #[inline]
     pub fn peek(&mut self) -> Result<Option<Record<'_>>, Corrupt> {
-        let Some((pos, len, footprint)) = self.next_record()? else {
+        let Some((pos, len, _)) = self.next_record()? else {
             return Ok(None);
         };
-        self.peeked = Some(footprint);
         Ok(Some(Record { region: &self.region, pos, len }))
     }
 
@@ -94,11 +93,12 @@ impl Consumer {
         self.publish();
     }
 
-    /// Consumes the peeked record without handing its space back yet; [`publish`](Self::publish)
-    /// releases everything consumed with one store.
+    /// Consumes the peeked record (the one `peek` returns) without handing its space back
+    /// yet; [`publish`](Self::publish) releases everything consumed with one store. Does
+    /// nothing when no record was found.
     #[inline]
     pub fn consume(&mut self) {
-        if let Some(footprint) = self.peeked.take() {
+        if let Some((_, _, footprint)) = self.found.take() {
             self.head += footprint as u64;
         }
     }
@@ -128,7 +128,7 @@ impl Consumer {
             return Err(PopError::BufferTooSmall { needed: len });
         }
         self.region.copy_out(pos, &mut buf[..len]);
-        self.head += footprint as u64;
+        self.advance(footprint);
         self.publish();
         Ok(Some(len))
     }
@@ -140,7 +140,7 @@ impl Consumer {
         };
         let mut out = vec![0; len];
         self.region.copy_out(pos, &mut out);
-        self.head += footprint as u64;
+        self.advance(footprint);
         self.publish();
         Ok(Some(out))
     }
@@ -162,7 +162,7 @@ impl Consumer {
                 break;
             };
             visit(Record { region: &self.region, pos, len });
-            self.head += footprint as u64;
+            self.advance(footprint);
             count += 1;
         }
         self.publish();
@@ -175,7 +175,9 @@ impl Consumer {
         if self.corrupt {
             return Err(Corrupt);
         }
-        self.peeked = None;
+        if let Some(found) = self.found {
+            return Ok(Some(found));
+        }
         loop {
             if self.head == self.tail {
                 self.refresh_tail()?;
@@ -186,15 +188,21 @@ impl Consumer {
             let pos = self.head as usize & (self.capacity - 1);
             let available = (self.tail - self.head) as usize;
             match record::parse(self.region.load_word(pos), pos, available, self.capacity) {
-                Some(Parsed::Record { len, footprint }) => return Ok(Some((pos + RECORD_HEADER_LEN, len, footprint))),
+                Some(Parsed::Record { len, footprint }) => {
+                    let found = (pos + RECORD_HEADER_LEN, len, footprint);
+                    self.found = Some(found);
+                    return Ok(Some(found));
+                }
                 Some(Parsed::Pad { skip }) => self.head += skip as u64,
                 None => return Err(self.poison()),
             }
         }
     }
 
-    fn skip_pads(&mut self) -> Result<(), Corrupt> {
-        self.next_record().map(|_| self.peeked = None)
+    #[inline]
+    fn advance(&mut self, footprint: usize) {
+        self.found = None;
+        self.head += footprint as u64;
     }
 
     fn refresh_tail(&mut self) -> Result<(), Corrupt> {

@@ -1,0 +1,262 @@
+//! What both halves of one side hold: the mapped segment, the control block, the wake
+//! objects and the peer watch; plus creating and attaching a channel segment.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use shmring_ring::{Consumer, Producer, Region};
+use shmring_segment::{Segment, SegmentKind};
+use shmring_wait::{Notifier, Word};
+
+use crate::control::{Control, Side, CLOSED, NOT_ATTACHED, OPEN};
+use crate::layout::{Capacities, CHANNEL_MAGIC, CHANNEL_VERSION, LANES};
+use crate::liveness::PeerWatch;
+use crate::{ChannelError, CreateError, OpenError, Priority};
+
+/// Segment kind tag of a channel (`shmring_segment::SegmentKind`).
+pub const CHANNEL_KIND: SegmentKind = SegmentKind(1);
+
+/// How often a blocked call wakes up to check that the peer process is alive.
+pub(crate) const LIVENESS_SLICE: Duration = Duration::from_millis(25);
+
+pub(crate) struct Shared {
+    control: Control,
+    pub(crate) side: Side,
+    pub(crate) capacities: Capacities,
+    /// Wake objects: data and room words of side A, then of side B.
+    notifiers: [Notifier; 4],
+    peer_watch: PeerWatch,
+    /// This side called `close` (or saw corruption).
+    closed: AtomicBool,
+    /// The peer broke the protocol; this side closed because of it.
+    corrupt: AtomicBool,
+    // Declared last: the mapping must outlive every reference above into it.
+    pub(crate) segment: Segment,
+}
+
+/// The rings of one side: what it sends on and what it receives from.
+pub(crate) struct Ends {
+    pub(crate) producers: [Producer; LANES],
+    pub(crate) consumers: [Consumer; LANES],
+}
+
+impl Shared {
+    /// Creates the segment, lays out the control block and both directions' rings, and
+    /// publishes it. The caller is side A.
+    pub(crate) fn create(
+        capacities: Capacities,
+        make_segment: impl FnOnce(usize) -> Result<Segment, shmring_segment::CreateError>,
+    ) -> Result<(Shared, Ends), CreateError> {
+        if !capacities.is_valid() {
+            return Err(CreateError::InvalidCapacity(capacities.lanes));
+        }
+        let segment = make_segment(capacities.payload_len()).map_err(CreateError::Segment)?;
+        // SAFETY: the payload is 128-aligned, at least CONTROL_LEN long (payload_len includes
+        // it), and lives as long as `segment`, which `Shared` owns and drops last.
+        let control = unsafe { Control::new(segment.payload()) };
+        let channel_id = random_id();
+        let [critical, high, normal] = capacities.lanes.map(|c| c as u64);
+        control.set_parameters([
+            u64::from(CHANNEL_VERSION) << 32 | u64::from(CHANNEL_MAGIC),
+            LANES as u64,
+            critical,
+            high,
+            normal,
+            channel_id,
+        ]);
+        for direction in 0..2 {
+            for lane in Priority::ALL {
+                let (region, capacity) = ring_region(&segment, &capacities, direction, lane);
+                shmring_ring::init(&region, capacity).expect("the layout reserves room for every ring");
+            }
+        }
+        // ORDERING: Relaxed; published with the segment magic (Release) in `publish` below.
+        control.pid(Side::A).store(std::process::id(), Ordering::Relaxed);
+        control.state(Side::A).store(OPEN, Ordering::Relaxed);
+        control.state(Side::B).store(NOT_ATTACHED, Ordering::Relaxed);
+        let notifiers = notifiers(channel_id, Notifier::create_named).map_err(CreateError::Os)?;
+        segment.publish();
+        let shared = Shared::new(segment, control, Side::A, capacities, notifiers);
+        let ends = shared.attach_ends().map_err(|e| CreateError::Os(std::io::Error::other(e.to_string())))?;
+        Ok((shared, ends))
+    }
+
+    /// Attaches as side B to a verified segment.
+    pub(crate) fn attach(segment: Segment) -> Result<(Shared, Ends), OpenError> {
+        // SAFETY: `Segment` verified the header and mapped `payload_len` bytes; a channel
+        // payload shorter than the control block is refused by `Capacities::read` before any
+        // other access... except the parameter words themselves, so check the length first.
+        if segment.payload_len() < crate::layout::CONTROL_LEN {
+            return Err(OpenError::Incompatible(format!("payload of {} bytes", segment.payload_len())));
+        }
+        // SAFETY: the payload is 128-aligned, at least CONTROL_LEN bytes (checked above), and
+        // owned by the `Shared` built below, which drops it last.
+        let control = unsafe { Control::new(segment.payload()) };
+        let (capacities, channel_id) = Capacities::read(&control.parameters(), segment.payload_len())?;
+        // ORDERING: AcqRel claims side B exactly once; pairs with the Acquire loads of the
+        // state in the creator, so it sees our pid written before this.
+        control.pid(Side::B).store(std::process::id(), Ordering::Relaxed);
+        if control.state(Side::B).compare_exchange(NOT_ATTACHED, OPEN, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            return Err(OpenError::AlreadyAttached);
+        }
+        let notifiers = notifiers(channel_id, Notifier::open_named).map_err(OpenError::Os)?;
+        let shared = Shared::new(segment, control, Side::B, capacities, notifiers);
+        let ends = shared.attach_ends().map_err(|e| OpenError::Incompatible(e.to_string()))?;
+        Ok((shared, ends))
+    }
+
+    fn new(segment: Segment, control: Control, side: Side, capacities: Capacities, notifiers: [Notifier; 4]) -> Shared {
+        Shared {
+            control,
+            side,
+            capacities,
+            notifiers,
+            peer_watch: PeerWatch::new(),
+            closed: AtomicBool::new(false),
+            corrupt: AtomicBool::new(false),
+            segment,
+        }
+    }
+
+    fn attach_ends(&self) -> Result<Ends, shmring_ring::AttachError> {
+        let outbound = self.side.outbound();
+        let inbound = self.side.peer().outbound();
+        let producers = try_array(|lane| {
+            let (region, _) = ring_region(&self.segment, &self.capacities, outbound, lane);
+            // SAFETY: each (direction, lane) ring gets exactly one producer in this process:
+            // this side's, created once here.
+            unsafe { Producer::attach(region) }
+        })?;
+        let consumers = try_array(|lane| {
+            let (region, _) = ring_region(&self.segment, &self.capacities, inbound, lane);
+            // SAFETY: as above, for the one consumer of each inbound ring.
+            unsafe { Consumer::attach(region) }
+        })?;
+        Ok(Ends { producers, consumers })
+    }
+
+    /// The word `side` parks on while waiting for data.
+    pub(crate) fn data_word(&self, side: Side) -> Word<'_> {
+        Word::new(self.control.data_word(side), &self.notifiers[side_index(side) * 2])
+    }
+
+    /// The word `side` parks on while waiting for room.
+    pub(crate) fn room_word(&self, side: Side) -> Word<'_> {
+        Word::new(self.control.room_word(side), &self.notifiers[side_index(side) * 2 + 1])
+    }
+
+    /// The peer's state word value.
+    pub(crate) fn peer_state(&self) -> u32 {
+        // ORDERING: Acquire pairs with the Release store of CLOSED in the peer's `close`, so
+        // every record it published before closing is visible to the re-check that follows.
+        self.control.state(self.side.peer()).load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        // ORDERING: Relaxed; a local flag, read to fail fast (the state word carries the
+        // cross-process ordering).
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Records that the peer broke the protocol and closes this side. Returns the error to report.
+    pub(crate) fn corrupt(&self) -> ChannelError {
+        // ORDERING: Relaxed; read only by this process's `closed_error`, after `close` below.
+        self.corrupt.store(true, Ordering::Relaxed);
+        self.close();
+        ChannelError::Corrupt
+    }
+
+    /// The error for a call on a closed side: `Corrupt` if corruption closed it.
+    pub(crate) fn closed_error(&self) -> ChannelError {
+        // ORDERING: Relaxed; see `corrupt`.
+        if self.corrupt.load(Ordering::Relaxed) {
+            ChannelError::Corrupt
+        } else {
+            ChannelError::Closed
+        }
+    }
+
+    /// Whether the peer's process has exited (a system call: slow path only).
+    pub(crate) fn peer_is_dead(&self) -> bool {
+        // ORDERING: Relaxed; the pid is only a hint for the watch (untrusted anyway).
+        let pid = self.control.pid(self.side.peer()).load(Ordering::Relaxed);
+        self.peer_watch.is_dead(pid)
+    }
+
+    /// Closes this side: marks it closed in the control block and wakes everyone who waits.
+    pub(crate) fn close(&self) {
+        // ORDERING: Relaxed RMW; only makes `close` idempotent within this process.
+        if self.closed.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        // ORDERING: Release orders every record we published before this store; pairs with
+        // the Acquire load in `peer_state` on the other side.
+        self.control.state(self.side).store(CLOSED, Ordering::Release);
+        for side in [self.side.peer(), self.side] {
+            // Best effort: a failed wake only delays a waiter until its liveness slice.
+            let _ = shmring_wait::wake_all(&self.data_word(side));
+            let _ = shmring_wait::wake_all(&self.room_word(side));
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.close();
+        if self.side == Side::A && self.segment.name().is_some() {
+            let _ = self.segment.unlink();
+        }
+    }
+}
+
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
+    }
+}
+
+fn ring_region(segment: &Segment, capacities: &Capacities, direction: usize, lane: Priority) -> (Region, usize) {
+    let offset = capacities.ring_offset(direction, lane);
+    let capacity = capacities.lanes[lane as usize];
+    // SAFETY: `offset + total_len(capacity) <= payload_len` by construction of `Capacities`
+    // (checked against the real payload length in `Capacities::read` for attached segments),
+    // `offset` is a multiple of 128 from a 128-aligned payload, and the region's lifetime is
+    // bounded by the `Shared` that owns the segment (the ring ends are dropped before it, see
+    // `Sender`/`Receiver` field order).
+    let base = unsafe { segment.payload().add(offset) };
+    // SAFETY: as above; other processes may write the memory, which `Region` tolerates.
+    let region = unsafe { Region::new(base, shmring_ring::total_len(capacity), None) };
+    (region, capacity)
+}
+
+fn notifiers(channel_id: u64, make: impl Fn(&str) -> std::io::Result<Notifier>) -> std::io::Result<[Notifier; 4]> {
+    let names = ["a-data", "a-room", "b-data", "b-room"].map(|what| format!("shmring-{channel_id:016x}-{what}"));
+    Ok([make(&names[0])?, make(&names[1])?, make(&names[2])?, make(&names[3])?])
+}
+
+fn try_array<T, E>(mut make: impl FnMut(Priority) -> Result<T, E>) -> Result<[T; LANES], E> {
+    let [a, b, c] = Priority::ALL;
+    Ok([make(a)?, make(b)?, make(c)?])
+}
+
+fn random_id() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom(&mut bytes) {
+        return u64::from_le_bytes(bytes);
+    }
+    // Only names Windows events; uniqueness, not secrecy, matters. Mix time and pid.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (now.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32)
+}
+
+#[cfg(unix)]
+fn getrandom(buf: &mut [u8]) -> bool {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(buf)).is_ok()
+}
+
+#[cfg(not(unix))]
+fn getrandom(_buf: &mut [u8]) -> bool {
+    false
+}

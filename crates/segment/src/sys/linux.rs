@@ -1,0 +1,88 @@
+//! Linux backend.
+//!
+//! * Anonymous segments: `memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING)`, `ftruncate` to the
+//!   total length, then `F_ADD_SEALS(F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)`. Nobody holding
+//!   the fd — us or the peer we pass it to — can resize it afterwards, so a mapping of the
+//!   `fstat` size can never fault with SIGBUS. `F_SEAL_WRITE` is not set: both sides write.
+//! * Received fds ([`check_received`]): `F_GET_SEALS` must contain all three seals *before*
+//!   the size is trusted; a file that is not a memfd has no seals (`EINVAL` → none).
+//! * Named segments: POSIX `shm_open` (a file in `/dev/shm`) via `unix.rs`. Such a file
+//!   **cannot be sealed** (only memfds accept seals), so a peer running as the same user could
+//!   `ftruncate` it while we have it mapped and make us fault. Named mode is the last-resort
+//!   rendezvous; the sealed memfd path is the safe one.
+//! * Sizes are exact (`fstat` reports the `ftruncate` length).
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::ptr::NonNull;
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::sys::memfd::{memfd_create, MFdFlags};
+use nix::unistd::ftruncate;
+
+use super::{unix, Mapping};
+use crate::error::OpenError;
+use crate::name::SegmentName;
+
+pub(crate) type Object = OwnedFd;
+
+/// `NAME_MAX` of the file the name becomes in `/dev/shm`.
+pub(crate) const MAX_NAME_LEN: usize = 255;
+
+/// The seals every segment fd carries (and every received fd must carry).
+const REQUIRED_SEALS: SealFlag = SealFlag::F_SEAL_SHRINK.union(SealFlag::F_SEAL_GROW).union(SealFlag::F_SEAL_SEAL);
+
+pub(crate) fn create_anonymous(total_len: usize) -> io::Result<OwnedFd> {
+    let fd = memfd_create(c"shmring", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
+    let len = libc::off_t::try_from(total_len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    ftruncate(&fd, len)?;
+    fcntl(&fd, FcntlArg::F_ADD_SEALS(REQUIRED_SEALS))?;
+    Ok(fd)
+}
+
+pub(crate) fn check_received(fd: &OwnedFd) -> Result<(), OpenError> {
+    let seals = match fcntl(fd, FcntlArg::F_GET_SEALS) {
+        Ok(bits) => SealFlag::from_bits_retain(bits),
+        // Not a shmem/memfd file (a pipe, a regular file on disk, …): it has no seals.
+        Err(Errno::EINVAL) => SealFlag::empty(),
+        Err(e) => return Err(OpenError::Os(e.into())),
+    };
+    let missing = REQUIRED_SEALS.difference(seals);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(OpenError::NotSealed { missing: missing.bits().unsigned_abs() })
+    }
+}
+
+pub(crate) fn len_matches(header_total_len: u64, mapped_len: u64) -> bool {
+    header_total_len == mapped_len
+}
+
+pub(crate) fn create_named(name: &SegmentName, total_len: usize) -> io::Result<OwnedFd> {
+    unix::create_named(name, total_len)
+}
+
+pub(crate) fn open_named(name: &SegmentName) -> io::Result<OwnedFd> {
+    unix::open_named(name)
+}
+
+pub(crate) fn object_len(fd: &OwnedFd) -> io::Result<Option<u64>> {
+    unix::object_len(fd)
+}
+
+pub(crate) fn map(fd: &OwnedFd, len: Option<usize>) -> io::Result<Mapping> {
+    unix::map(fd, len)
+}
+
+/// # Safety
+/// See [`unix::unmap`].
+pub(crate) unsafe fn unmap(base: NonNull<u8>, len: usize) {
+    // SAFETY: Delegated to the caller.
+    unsafe { unix::unmap(base, len) }
+}
+
+pub(crate) fn unlink(name: &SegmentName) -> io::Result<()> {
+    unix::unlink(name)
+}
