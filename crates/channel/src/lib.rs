@@ -51,6 +51,7 @@ mod liveness;
 mod receiver;
 mod sender;
 mod shared;
+mod watch;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,7 +62,8 @@ pub use receiver::{Receiver, FAIRNESS_PERIOD};
 pub use sender::Sender;
 pub use shared::CHANNEL_KIND;
 pub use shmring_ring::Record;
-pub use shmring_wait::ParkResult;
+pub use shmring_wait::{ParkResult, Spinner};
+pub use watch::{DataWatch, Readiness, RoomWatch};
 
 use layout::Capacities;
 use shared::Shared;
@@ -262,6 +264,21 @@ impl Channel {
             std::thread::sleep(Duration::from_millis(1));
         }
         true
+    }
+
+    /// A watch another thread can sleep on until data probably waits (see [`DataWatch`]).
+    pub fn data_watch(&self) -> DataWatch {
+        DataWatch::new(Arc::clone(self.sender.shared_arc()))
+    }
+
+    /// A watch another thread can sleep on until room probably returns (see [`RoomWatch`]).
+    pub fn room_watch(&self) -> RoomWatch {
+        RoomWatch::new(Arc::clone(self.sender.shared_arc()))
+    }
+
+    /// Largest message the lane of `priority` accepts.
+    pub fn max_message_len(&self, priority: Priority) -> usize {
+        self.sender.max_message_len(priority)
     }
 
     /// The sending half.

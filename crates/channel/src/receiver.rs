@@ -33,15 +33,13 @@ pub struct Receiver {
     spinner: Spinner,
     /// Messages delivered so far, modulo `FAIRNESS_PERIOD`.
     turn: u32,
-    /// The peer was found dead: deliver what is left, then `PeerDead`.
-    peer_dead: bool,
     // Last: the rings above point into its mapping.
     shared: Arc<Shared>,
 }
 
 impl Receiver {
     pub(crate) fn new(consumers: [Consumer; LANES], shared: Arc<Shared>) -> Receiver {
-        Receiver { consumers, spinner: Spinner::new(), turn: 0, peer_dead: false, shared }
+        Receiver { consumers, spinner: Spinner::new(), turn: 0, shared }
     }
 
     /// The next message if one is waiting, copied into a new `Vec`; `Ok(None)` when empty.
@@ -136,7 +134,6 @@ impl Receiver {
                 || consumers.iter_mut().any(|c| !c.is_empty().unwrap_or(false) || c.is_corrupt())
         })?;
         if parked == ParkResult::TimedOut && self.shared.peer_is_dead() {
-            self.peer_dead = true;
             return Ok(ParkResult::Ready);
         }
         Ok(parked)
@@ -181,7 +178,7 @@ impl Receiver {
         }
         let ended = if self.shared.peer_state() == CLOSED {
             ChannelError::PeerClosed
-        } else if self.peer_dead {
+        } else if self.shared.peer_found_dead() {
             ChannelError::PeerDead
         } else {
             return Ok(None);

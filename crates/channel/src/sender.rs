@@ -131,6 +131,10 @@ impl Sender {
         &self.shared
     }
 
+    pub(crate) fn shared_arc(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     fn check_open(&self) -> Result<(), ChannelError> {
         if self.shared.is_closed() {
             return Err(self.shared.closed_error());

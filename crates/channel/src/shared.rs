@@ -17,7 +17,7 @@ use crate::{ChannelError, CreateError, OpenError, Priority};
 pub const CHANNEL_KIND: SegmentKind = SegmentKind(1);
 
 /// How often a blocked call wakes up to check that the peer process is alive.
-pub(crate) const LIVENESS_SLICE: Duration = Duration::from_millis(25);
+pub(crate) const LIVENESS_SLICE: Duration = Duration::from_millis(50);
 
 pub(crate) struct Shared {
     control: Control,
@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     closed: AtomicBool,
     /// The peer broke the protocol; this side closed because of it.
     corrupt: AtomicBool,
+    /// `peer_is_dead` saw the peer's process gone (sticky).
+    peer_dead: AtomicBool,
     // Declared last: the mapping must outlive every reference above into it.
     pub(crate) segment: Segment,
 }
@@ -114,6 +116,7 @@ impl Shared {
             peer_watch: PeerWatch::new(),
             closed: AtomicBool::new(false),
             corrupt: AtomicBool::new(false),
+            peer_dead: AtomicBool::new(false),
             segment,
         }
     }
@@ -133,6 +136,11 @@ impl Shared {
             unsafe { Consumer::attach(region) }
         })?;
         Ok(Ends { producers, consumers })
+    }
+
+    /// Regions of the three lanes of `direction` (for watches, which only read counters).
+    pub(crate) fn lane_regions(&self, direction: usize) -> [Region; LANES] {
+        Priority::ALL.map(|lane| ring_region(&self.segment, &self.capacities, direction, lane).0)
     }
 
     /// The word `side` parks on while waiting for data.
@@ -176,11 +184,24 @@ impl Shared {
         }
     }
 
-    /// Whether the peer's process has exited (a system call: slow path only).
+    /// Whether the peer's process has exited (a system call: slow path only). Once it says
+    /// yes, [`peer_found_dead`](Self::peer_found_dead) stays true.
     pub(crate) fn peer_is_dead(&self) -> bool {
+        if self.peer_found_dead() {
+            return true;
+        }
         // ORDERING: Relaxed; the pid is only a hint for the watch (untrusted anyway).
         let pid = self.control.pid(self.side.peer()).load(Ordering::Relaxed);
-        self.peer_watch.is_dead(pid)
+        let dead = self.peer_watch.is_dead(pid);
+        // ORDERING: Relaxed; a sticky local flag, no data hangs on it.
+        self.peer_dead.fetch_or(dead, Ordering::Relaxed);
+        dead
+    }
+
+    /// Whether an earlier [`peer_is_dead`](Self::peer_is_dead) found the peer gone (no system call).
+    pub(crate) fn peer_found_dead(&self) -> bool {
+        // ORDERING: Relaxed; see `peer_is_dead`.
+        self.peer_dead.load(Ordering::Relaxed)
     }
 
     /// Closes this side: marks it closed in the control block and wakes everyone who waits.

@@ -50,4 +50,4 @@ pub use error::{AttachError, Corrupt, PopError, PushError};
 pub use layout::{is_valid_capacity, total_len};
 pub use producer::{Producer, WriteSlot};
 pub use region::{Owner, Region};
-pub use ring::{init, with_capacity};
+pub use ring::{has_unreleased, init, released, with_capacity};

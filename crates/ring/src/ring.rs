@@ -78,3 +78,21 @@ fn check_len(region: &Region, needed: usize) -> Result<(), AttachError> {
     }
     Ok(())
 }
+
+/// Whether the ring in `region` holds published records its consumer has not released yet.
+///
+/// A read-only look for a thread that watches a ring it does not consume (to decide whether
+/// to wake the consumer's thread). It may say yes for a ring that holds only a pad marker or
+/// records consumed but not yet released; the consumer then finds less than promised.
+pub fn has_unreleased(region: &Region) -> bool {
+    // ORDERING: Acquire pairs with the Release store in `Producer::publish`; the head is the
+    // consumer's own (Relaxed: this is a hint, the consumer revalidates everything).
+    region.tail().load(Ordering::Acquire) != region.head().load(Ordering::Relaxed)
+}
+
+/// The consumer's released-bytes counter, for a thread that watches for room in a ring it
+/// does not produce into: room appeared when this value moved.
+pub fn released(region: &Region) -> u64 {
+    // ORDERING: Acquire pairs with the Release store in `Consumer::publish`.
+    region.head().load(Ordering::Acquire)
+}

@@ -123,7 +123,7 @@ fn attach_rejects_a_header_with_another_magic_version_or_capacity() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(if cfg!(debug_assertions) { 512 } else { 4096 }))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 8 } else if cfg!(debug_assertions) { 512 } else { 4096 }))]
     /// A scribbler rewrites random bytes of the whole region (header, counters, records)
     /// between operations; both ends only ever return data, "empty/full" or an error.
     #[test]

@@ -25,7 +25,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(if cfg!(debug_assertions) { 256 } else { 2048 }))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 8 } else if cfg!(debug_assertions) { 256 } else { 2048 }))]
     #[test]
     fn the_ring_behaves_like_a_fifo_queue(cap_log in 5u32..10, ops in proptest::collection::vec(op(), 1..200)) {
         let capacity = 1usize << cap_log;

@@ -1,0 +1,163 @@
+//! Watches for another thread: sleep until the receiver probably has data, or the sender
+//! probably has room, without owning the receiver or sender.
+//!
+//! An event loop (the Node addon) receives and sends with `try_*` calls on its own thread and
+//! keeps one watcher thread asleep in [`DataWatch::wait`] / [`RoomWatch::wait`]; when the wait
+//! returns `Ready` the watcher rings the loop's doorbell. The watches read only shared
+//! counters, so they never race with the `Receiver`/`Sender` they watch; their answer is a
+//! hint that the owner confirms with its own calls.
+//!
+//! Each watch parks on its side's data or room word, so at most one thread may wait on a
+//! `DataWatch` (and one on a `RoomWatch`) of a side at a time, and the side's own blocking
+//! `recv`/`send` must not run concurrently with it (one waiter per word, see `shmring_wait`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use shmring_ring::Region;
+use shmring_wait::{ParkResult, Spinner};
+
+use crate::control::CLOSED;
+use crate::layout::LANES;
+use crate::shared::{Shared, LIVENESS_SLICE};
+use crate::{ChannelError, Priority};
+
+/// Why a watch's wait returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// Data (or room) is probably available: try the operation.
+    Ready,
+    /// The channel ended (closed by either side, or the peer died): the owner's next call
+    /// reports how, after delivering what is left.
+    Ended,
+    /// The deadline passed.
+    TimedOut,
+    /// [`cancel`](DataWatch::cancel) was called.
+    Cancelled,
+}
+
+/// Sleeps until a receiver's inbound lanes probably hold data. `Send + Sync`.
+pub struct DataWatch {
+    inbound: [Region; LANES],
+    cancelled: AtomicBool,
+    shared: Arc<Shared>,
+}
+
+/// Sleeps until a sender's outbound lanes probably have room again. `Send + Sync`.
+pub struct RoomWatch {
+    outbound: [Region; LANES],
+    cancelled: AtomicBool,
+    shared: Arc<Shared>,
+}
+
+impl DataWatch {
+    pub(crate) fn new(shared: Arc<Shared>) -> DataWatch {
+        let inbound = shared.lane_regions(shared.side.peer().outbound());
+        DataWatch { inbound, cancelled: AtomicBool::new(false), shared }
+    }
+
+    /// Returns when data is probably waiting, the channel ended, `deadline` passed or the
+    /// watch was cancelled. Spins per `spinner`, then sleeps; checks the peer's liveness every
+    /// `LIVENESS_SLICE`.
+    pub fn wait(&self, spinner: &mut Spinner, deadline: Option<Instant>) -> Result<Readiness, ChannelError> {
+        let word = self.shared.data_word(self.shared.side);
+        watch(&self.shared, &word, spinner, deadline, &self.cancelled, || {
+            self.inbound.iter().any(shmring_ring::has_unreleased)
+        })
+    }
+
+    /// Makes a current or future `wait` return `Cancelled` (for shutting the watcher down).
+    pub fn cancel(&self) {
+        cancel(&self.cancelled, &self.shared.data_word(self.shared.side));
+    }
+}
+
+impl RoomWatch {
+    pub(crate) fn new(shared: Arc<Shared>) -> RoomWatch {
+        let outbound = shared.lane_regions(shared.side.outbound());
+        RoomWatch { outbound, cancelled: AtomicBool::new(false), shared }
+    }
+
+    /// The peer's released counters of every outbound lane now; pass them to `wait`.
+    pub fn snapshot(&self) -> [u64; LANES] {
+        core::array::from_fn(|lane| shmring_ring::released(&self.outbound[lane]))
+    }
+
+    /// Returns when the peer released space in some lane since `since` (a
+    /// [`snapshot`](Self::snapshot) taken when a send found the lane full), the channel
+    /// ended, `deadline` passed or the watch was cancelled.
+    pub fn wait(
+        &self,
+        since: [u64; LANES],
+        spinner: &mut Spinner,
+        deadline: Option<Instant>,
+    ) -> Result<Readiness, ChannelError> {
+        let word = self.shared.room_word(self.shared.side);
+        watch(&self.shared, &word, spinner, deadline, &self.cancelled, || {
+            Priority::ALL
+                .iter()
+                .any(|&lane| shmring_ring::released(&self.outbound[lane as usize]) != since[lane as usize])
+        })
+    }
+
+    /// Makes a current or future `wait` return `Cancelled`.
+    pub fn cancel(&self) {
+        cancel(&self.cancelled, &self.shared.room_word(self.shared.side));
+    }
+}
+
+fn watch(
+    shared: &Shared,
+    word: &shmring_wait::Word<'_>,
+    spinner: &mut Spinner,
+    deadline: Option<Instant>,
+    cancelled: &AtomicBool,
+    mut ready: impl FnMut() -> bool,
+) -> Result<Readiness, ChannelError> {
+    loop {
+        // ORDERING: Relaxed; `cancel` wakes the word after setting the flag, and the wait
+        // re-reads the flag after every wake.
+        let is_cancelled = || cancelled.load(Ordering::Relaxed);
+        let ended = || shared.is_closed() || shared.peer_state() == CLOSED || shared.peer_found_dead();
+        let parked = shmring_wait::park_with_slice(word, spinner, deadline, Some(LIVENESS_SLICE), || {
+            is_cancelled() || ended() || ready()
+        })?;
+        if is_cancelled() {
+            return Ok(Readiness::Cancelled);
+        }
+        if ready() {
+            return Ok(Readiness::Ready);
+        }
+        if ended() {
+            return Ok(Readiness::Ended);
+        }
+        if parked == ParkResult::TimedOut {
+            if shared.peer_is_dead() {
+                return Ok(Readiness::Ended);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(Readiness::TimedOut);
+            }
+        }
+    }
+}
+
+fn cancel(flag: &AtomicBool, word: &shmring_wait::Word<'_>) {
+    // ORDERING: Relaxed; see `watch`.
+    flag.store(true, Ordering::Relaxed);
+    // Best effort: a waiter that misses this wake still sees the flag within a liveness slice.
+    let _ = shmring_wait::wake_all(word);
+}
+
+impl std::fmt::Debug for DataWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataWatch").field("side", &self.shared.side).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RoomWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomWatch").field("side", &self.shared.side).finish_non_exhaustive()
+    }
+}
