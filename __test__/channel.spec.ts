@@ -1,0 +1,168 @@
+import test from 'ava'
+
+import { Channel, codes } from '../lib/index.js'
+import { message, pair, verify } from './helpers/pair.js'
+
+test('tryRecv() returns null on an empty channel', (t) => {
+  const [a, b] = pair()
+  t.is(b.tryRecv(), null)
+  a.close()
+  b.close()
+})
+
+test('a message sent with trySend() arrives intact on the other side', (t) => {
+  const [a, b] = pair()
+  t.true(a.trySend(Buffer.from('hello')))
+  t.deepEqual(b.tryRecv(), Buffer.from('hello'))
+  t.true(b.trySend(new Uint8Array([1, 2, 3])))
+  t.deepEqual(a.tryRecv(), Buffer.from([1, 2, 3]))
+  a.close()
+  b.close()
+})
+
+test('recvInto() copies into the caller buffer and returns the length', (t) => {
+  const [a, b] = pair()
+  a.trySend(Buffer.from('abc'))
+  const target = Buffer.alloc(8)
+  t.is(b.recvInto(target), 3)
+  t.is(target.subarray(0, 3).toString(), 'abc')
+  t.is(b.recvInto(target), null)
+  a.close()
+  b.close()
+})
+
+test('recvInto() a short buffer throws ERR_SHMRING_BUFFER_TOO_SMALL and keeps the message', (t) => {
+  const [a, b] = pair()
+  a.trySend(Buffer.from('twelve bytes'))
+  t.throws(() => b.recvInto(Buffer.alloc(4)), { code: codes.BUFFER_TOO_SMALL })
+  t.is(b.tryRecv()?.toString(), 'twelve bytes')
+  a.close()
+  b.close()
+})
+
+test('batch forms send and receive many messages in order', (t) => {
+  const [a, b] = pair()
+  const messages = Array.from({ length: 100 }, (_, i) => message(i, 64))
+  t.is(a.trySendBatch(messages), 100)
+  const got = b.tryRecvBatch(1000)
+  t.is(got.length, 100)
+  t.deepEqual(got.map(verify), messages.map((_, i) => i))
+  a.close()
+  b.close()
+})
+
+test('trySend() on a full lane returns false and send() waits for room', async (t) => {
+  const [a, b] = pair({ capacity: 4096 })
+  let sent = 0
+  while (a.trySend(message(sent, 1000))) sent++
+  t.true(sent >= 3 && sent <= 4)
+  const drained = new Promise<void>((resolve) => a.once('drain', () => resolve()))
+  const pending = a.send(message(sent, 1000))
+  setTimeout(() => {
+    for (let i = 0; i < sent; i++) t.is(verify(b.tryRecv()!), i)
+  }, 20)
+  await pending
+  await drained
+  t.is(verify((await b.recv())!), sent)
+  a.close()
+  b.close()
+})
+
+test('critical messages overtake normal ones', (t) => {
+  const [a, b] = pair()
+  a.trySend(Buffer.from('normal'))
+  a.trySend(Buffer.from('critical'), 'critical')
+  a.trySend(Buffer.from('high'), 'high')
+  t.deepEqual(b.tryRecvBatch(3).map(String), ['critical', 'high', 'normal'])
+  a.close()
+  b.close()
+})
+
+test('recv() resolves when a message arrives later', async (t) => {
+  const [a, b] = pair()
+  const received = b.recv()
+  setTimeout(() => a.trySend(Buffer.from('later')), 20)
+  t.is((await received).toString(), 'later')
+  a.close()
+  b.close()
+})
+
+test("'message' events deliver every message in order", async (t) => {
+  const [a, b] = pair()
+  const got: number[] = []
+  const done = new Promise<void>((resolve) => {
+    b.on('message', (m) => {
+      got.push(verify(m))
+      if (got.length === 5000) resolve()
+    })
+  })
+  for (let i = 0; i < 5000; i++) await a.send(message(i, 100))
+  await done
+  t.deepEqual(got, Array.from({ length: 5000 }, (_, i) => i))
+  a.close()
+  b.close()
+})
+
+test('for await ends after the last message when the peer closes', async (t) => {
+  const [a, b] = pair()
+  for (let i = 0; i < 10; i++) a.trySend(message(i, 32))
+  a.close()
+  const got: number[] = []
+  for await (const m of b) got.push(verify(m))
+  t.deepEqual(got, [...Array(10).keys()])
+  await t.throwsAsync(b.recv(), { code: codes.PEER_CLOSED })
+})
+
+test('an AbortSignal aborts a pending recv()', async (t) => {
+  const [a, b] = pair()
+  const controller = new AbortController()
+  const pending = b.recv({ signal: controller.signal })
+  setTimeout(() => controller.abort(), 10)
+  await t.throwsAsync(pending, { name: 'AbortError' })
+  a.trySend(Buffer.from('still delivered'))
+  t.is((await b.recv()).toString(), 'still delivered')
+  a.close()
+  b.close()
+})
+
+test('close() rejects pending receives with ERR_SHMRING_CLOSED and is idempotent', async (t) => {
+  const [a, b] = pair()
+  const pending = b.recv()
+  b.close()
+  b.close()
+  await t.throwsAsync(pending, { code: codes.CLOSED })
+  t.throws(() => b.tryRecv(), { code: codes.CLOSED })
+  t.true(b.closed)
+  a.close()
+})
+
+test("the peer sees 'close' after close()", async (t) => {
+  const [a, b] = pair()
+  const closed = new Promise<void>((resolve) => b.once('close', () => resolve()))
+  b.on('message', () => {})
+  a.close()
+  await closed
+  t.true(b.closed)
+})
+
+test('Symbol.dispose closes the channel', (t) => {
+  const [a, b] = pair()
+  {
+    using disposable = a
+    t.false(disposable.closed)
+  }
+  t.true(a.closed)
+  b.close()
+})
+
+test('a named channel connects two channels by name', (t) => {
+  const name = `shmring-test-${process.pid}-${Date.now()}`
+  const server = Channel.createNamed(name)
+  const client = Channel.openNamed(name)
+  client.trySend(Buffer.from('hi'))
+  t.is(server.tryRecv()?.toString(), 'hi')
+  t.throws(() => Channel.createNamed(name), { code: codes.EXISTS })
+  server.close()
+  client.close()
+  t.throws(() => Channel.openNamed(name), { code: codes.NOT_FOUND })
+})

@@ -1,0 +1,27 @@
+//! A Rust peer for Node (or Rust) parents: attaches to the channel passed by the parent
+//! (`spawn` in Node, `Channel::pass_to_child` in Rust) and sends every message back
+//! unchanged (on the normal lane) until the parent closes.
+//!
+//! ```sh
+//! cargo build --release -p shmring-channel --example echo
+//! ```
+
+use shmring_channel::{Channel, ChannelError};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut channel = Channel::from_parent()?;
+    let mut buf = vec![0u8; 4 << 20];
+    loop {
+        let len = loop {
+            match channel.try_recv_into(&mut buf) {
+                Ok(Some(len)) => break len,
+                Ok(None) => {
+                    channel.wait_readable(None)?;
+                }
+                Err(ChannelError::PeerClosed) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        channel.send(&buf[..len], None)?;
+    }
+}

@@ -1,0 +1,516 @@
+/**
+ * `Channel`: the idiomatic Node API over one side of a native shmring channel.
+ *
+ * - Sync fast path: `trySend`, `tryRecv`, `recvInto`, `trySendBatch`, `tryRecvBatch` go
+ *   straight to native code (no system call unless the peer sleeps).
+ * - Async: `recv()`, `send()`, `'message'` events, `for await`, `AbortSignal`. A native
+ *   doorbell thread sleeps until data (or room) appears and calls back once; the callback
+ *   drains every waiting message in one go, at most `MAX_PER_TURN` per event-loop turn
+ *   (then continues on `setImmediate`), and re-arms the doorbell when the ring is empty.
+ * - Keep-alive like `net.Socket`: a pending `recv()`/`send()` or a `'message'` listener keeps
+ *   the process alive; `unref()` opts out.
+ * - End of stream: every message the peer sent before closing (or dying) is delivered first;
+ *   then `recv()` rejects with `ERR_SHMRING_PEER_CLOSED` (`…_PEER_DEAD`), iteration ends
+ *   (throws), and `'close'` is emitted (after `'error'` for a dead or corrupt peer).
+ */
+import { EventEmitter } from 'node:events'
+
+import {
+  abortError,
+  checkBytes,
+  checkInteger,
+  checkObject,
+  checkSignal,
+  checkString,
+  codes,
+  isShmringError,
+  rangeError,
+  shmringError,
+  type ShmringError,
+} from './errors'
+import { NativeChannel, type NativeChannelOptions } from './native'
+
+/** The lane a message travels on: `critical` overtakes `high`, which overtakes `normal` (`low` is `normal`). */
+export type Priority = 'critical' | 'high' | 'normal' | 'low'
+
+const LANE: Record<Priority, number> = { critical: 0, high: 1, normal: 2, low: 2 }
+
+/** Ring sizes of a new channel, in bytes: powers of two from 4 KiB to 1 GiB. A message may use up to half a lane. */
+export interface ChannelOptions {
+  /** Normal lane; default 4 MiB (messages up to 2 MiB). */
+  capacity?: number
+  /** High lane; default 256 KiB. */
+  highCapacity?: number
+  /** Critical lane; default 64 KiB. */
+  criticalCapacity?: number
+}
+
+export interface SendOptions {
+  /** Lane to send on; default `'normal'`. */
+  priority?: Priority
+  /** Aborts the wait for room (the message is then not sent). */
+  signal?: AbortSignal
+}
+
+export interface RecvOptions {
+  /** Aborts the wait for a message. */
+  signal?: AbortSignal
+}
+
+/** Messages delivered per event-loop turn before yielding with `setImmediate`. */
+export const MAX_PER_TURN = 1024
+
+interface Waiter<T> {
+  resolve: (value: T) => void
+  reject: (error: unknown) => void
+  detach: () => void
+}
+
+interface PendingSend extends Waiter<void> {
+  data: Uint8Array
+  lane: number
+}
+
+export interface ChannelEvents {
+  message: [message: Buffer]
+  drain: []
+  error: [error: ShmringError]
+  close: []
+}
+
+// Typed events, merged into the class below.
+export interface Channel {
+  on<K extends keyof ChannelEvents>(event: K, listener: (...args: ChannelEvents[K]) => void): this
+  once<K extends keyof ChannelEvents>(event: K, listener: (...args: ChannelEvents[K]) => void): this
+  off<K extends keyof ChannelEvents>(event: K, listener: (...args: ChannelEvents[K]) => void): this
+  emit<K extends keyof ChannelEvents>(event: K, ...args: ChannelEvents[K]): boolean
+}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
+  #native: NativeChannel | null
+  readonly #receivers: Waiter<Buffer>[] = []
+  readonly #sends: PendingSend[] = []
+  #watchingData = false
+  #watchingRoom = false
+  /** A data doorbell ring is pending (armed, not yet rung): never arm twice. */
+  #dataArmed = false
+  #keepAlive = true
+  #draining = false
+  #wantDrainEvent = false
+  #ended: ShmringError | null = null
+  #closeEmitted = false
+
+  /** Use the static factories (`create`, `createNamed`, `openNamed`, `fromFd`) or `spawn`/`fromParent`. */
+  private constructor(native: NativeChannel) {
+    super()
+    this.#native = native
+    super.on('newListener', (event: string | symbol) => {
+      if (event === 'message') queueMicrotask(() => this.#updateInterest())
+    })
+    super.on('removeListener', (event: string | symbol) => {
+      if (event === 'message') this.#updateInterest()
+    })
+  }
+
+  /** Creates an anonymous channel; hand it to a child with `spawn` (or `shareFd`). */
+  static create(options?: ChannelOptions): Channel {
+    return new Channel(NativeChannel.create(nativeOptions(options)))
+  }
+
+  /**
+   * Creates a channel under `name` (owner-only; never opens an existing one) for a process
+   * that cannot inherit an fd, such as an Electron `utilityProcess`. Removed when closed.
+   */
+  static createNamed(name: string, options?: ChannelOptions): Channel {
+    checkString(name, 'name')
+    return new Channel(NativeChannel.createNamed(name, nativeOptions(options)))
+  }
+
+  /** Attaches to the channel another process created with `createNamed(name)`. */
+  static openNamed(name: string): Channel {
+    checkString(name, 'name')
+    return new Channel(NativeChannel.openNamed(name))
+  }
+
+  /** Attaches to a channel whose segment fd this process inherited or received (takes the fd). */
+  static fromFd(fd: number): Channel {
+    checkInteger(fd, 'fd', 0, 2 ** 31 - 1)
+    return new Channel(NativeChannel.fromFd(fd))
+  }
+
+  /** `'A'` for the side that created the channel, `'B'` for the side that attached. */
+  get side(): 'A' | 'B' {
+    return this.#open().side as 'A' | 'B'
+  }
+
+  /** Whether the other side has attached. */
+  get peerAttached(): boolean {
+    return this.#native?.peerAttached ?? false
+  }
+
+  /** Whether this side is closed (by `close()` or because the stream ended). */
+  get closed(): boolean {
+    return this.#native === null
+  }
+
+  /** A new fd of the segment for a child process (close it after spawning). Unix only. */
+  shareFd(): number {
+    return this.#open().shareFd()
+  }
+
+  /** Largest message the lane of `priority` accepts, in bytes. */
+  maxMessageLength(priority: Priority = 'normal'): number {
+    return this.#open().maxMessageLen(lane(priority))
+  }
+
+  /** Fill ratio of the outbound lane of `priority`, from 0 (empty) to 1 (full). */
+  fill(priority: Priority = 'normal'): number {
+    return this.#open().fill(lane(priority))
+  }
+
+  /**
+   * Sends `data` now if there is room. Returns `false` when the lane is full (or earlier
+   * `send()` calls are still waiting, to keep order); `'drain'` follows when room returns.
+   */
+  trySend(data: Uint8Array, priority: Priority = 'normal'): boolean {
+    checkBytes(data, 'data')
+    const native = this.#open()
+    const lanes = lane(priority)
+    if (this.#sends.length === 0 && native.trySend(data, lanes)) return true
+    this.#wantDrainEvent = true
+    this.#watchRoom()
+    return false
+  }
+
+  /** Sends as many of `messages` as fit now, in order, with one wake of the peer. Returns how many. */
+  trySendBatch(messages: Uint8Array[], priority: Priority = 'normal'): number {
+    if (!Array.isArray(messages)) throw Object.assign(new TypeError('messages must be an array'), { code: codes.INVALID_ARG })
+    messages.forEach((m, i) => checkBytes(m, `messages[${i}]`))
+    const native = this.#open()
+    if (this.#sends.length > 0) return 0
+    const sent = native.trySendBatch(messages, lane(priority))
+    if (sent < messages.length) {
+      this.#wantDrainEvent = true
+      this.#watchRoom()
+    }
+    return sent
+  }
+
+  /** The next waiting message, or `null`. Copies it from shared memory into a new Buffer. */
+  tryRecv(): Buffer | null {
+    return this.#receive((native) => native.tryRecv())
+  }
+
+  /**
+   * Copies the next waiting message into `target` and returns its length, or `null` when none
+   * is waiting. Throws `ERR_SHMRING_BUFFER_TOO_SMALL` (the message stays queued) if it does not fit.
+   */
+  recvInto(target: Uint8Array): number | null {
+    checkBytes(target, 'target')
+    return this.#receive((native) => native.recvInto(target))
+  }
+
+  /** Up to `max` waiting messages (possibly none). */
+  tryRecvBatch(max = MAX_PER_TURN): Buffer[] {
+    checkInteger(max, 'max', 1, 2 ** 32 - 1)
+    return this.#receive((native) => native.tryRecvBatch(max))
+  }
+
+  /** The next message; waits for one. Rejects with `ERR_SHMRING_PEER_CLOSED` after the last. */
+  recv(options?: RecvOptions): Promise<Buffer> {
+    checkObject(options, 'options')
+    const signal = options?.signal
+    checkSignal(signal, 'options.signal')
+    if (signal?.aborted) return Promise.reject(abortError(signal))
+    if (this.#receivers.length === 0 && this.listenerCount('message') === 0) {
+      try {
+        const message = this.tryRecv()
+        if (message !== null) return Promise.resolve(message)
+      } catch (e) {
+        return Promise.reject(e)
+      }
+    } else if (this.#ended || !this.#native) {
+      return Promise.reject(this.#ended ?? closedError())
+    }
+    return new Promise<Buffer>((resolve, reject) => {
+      this.#receivers.push(this.#waiter(this.#receivers, resolve, reject, signal))
+      this.#updateInterest()
+    })
+  }
+
+  /** Sends `data`, waiting for room if the lane is full. */
+  send(data: Uint8Array, options?: SendOptions): Promise<void> {
+    checkBytes(data, 'data')
+    checkObject(options, 'options')
+    const signal = options?.signal
+    checkSignal(signal, 'options.signal')
+    const lanes = lane(options?.priority ?? 'normal')
+    if (signal?.aborted) return Promise.reject(abortError(signal))
+    let native: NativeChannel
+    try {
+      native = this.#open()
+      if (this.#sends.length === 0 && native.trySend(data, lanes)) return Promise.resolve()
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter = this.#waiter(this.#sends, resolve, reject, signal)
+      this.#sends.push({ ...waiter, data, lane: lanes })
+      this.#watchRoom()
+      this.#flushSends()
+      this.#updateInterest()
+    })
+  }
+
+  /** Messages until the peer closes; throws if it dies or corrupts the channel. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
+    for (;;) {
+      try {
+        yield await this.recv()
+      } catch (e) {
+        if (isShmringError(e, codes.PEER_CLOSED) || isShmringError(e, codes.CLOSED)) return
+        throw e
+      }
+    }
+  }
+
+  /** Lets pending receives and `'message'` listeners keep the process alive (the default). */
+  ref(): this {
+    this.#keepAlive = true
+    this.#updateInterest()
+    return this
+  }
+
+  /** Pending receives and listeners no longer keep the process alive. */
+  unref(): this {
+    this.#keepAlive = false
+    this.#updateInterest()
+    return this
+  }
+
+  /**
+   * Closes this side: the peer receives every message sent so far, then
+   * `ERR_SHMRING_PEER_CLOSED`. Pending `recv()`/`send()` reject with `ERR_SHMRING_CLOSED`.
+   * Idempotent.
+   */
+  close(): void {
+    this.#finish(closedError(), false)
+  }
+
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close()
+  }
+
+  #open(): NativeChannel {
+    if (this.#ended) throw this.#ended
+    if (!this.#native) throw closedError()
+    return this.#native
+  }
+
+  /** Runs a native receive; an end-of-stream error ends the channel before it is thrown. */
+  #receive<T>(call: (native: NativeChannel) => T): T {
+    const native = this.#open()
+    try {
+      return call(native)
+    } catch (e) {
+      if (isEnd(e)) this.#finish(e, true)
+      throw e
+    }
+  }
+
+  #waiter<T>(list: Waiter<T>[], resolve: (v: T) => void, reject: (e: unknown) => void, signal?: AbortSignal): Waiter<T> {
+    const onAbort = () => {
+      const i = list.indexOf(waiter)
+      if (i >= 0) list.splice(i, 1)
+      reject(abortError(signal!))
+      this.#updateInterest()
+    }
+    const waiter: Waiter<T> = {
+      resolve: (v) => {
+        signal?.removeEventListener('abort', onAbort)
+        resolve(v)
+      },
+      reject: (e) => {
+        signal?.removeEventListener('abort', onAbort)
+        reject(e)
+      },
+      detach: () => signal?.removeEventListener('abort', onAbort),
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    return waiter
+  }
+
+  /** Starts or re-arms the doorbells this channel needs now, and sets keep-alive. */
+  #updateInterest(): void {
+    const native = this.#native
+    if (!native) return
+    const wantsData = this.#receivers.length > 0 || this.listenerCount('message') > 0
+    if (wantsData && !this.#watchingData) {
+      const self = new WeakRef(this)
+      native.watchData(() => {
+        const channel = self.deref()
+        if (channel) channel.#onReadable()
+      })
+      this.#watchingData = true
+    }
+    if (wantsData && !this.#draining && !this.#dataArmed) {
+      this.#dataArmed = true
+      native.armData()
+    }
+    native.setRef(this.#keepAlive && (wantsData || this.#sends.length > 0))
+  }
+
+  #watchRoom(): void {
+    const native = this.#native
+    if (!native) return
+    if (!this.#watchingRoom) {
+      const self = new WeakRef(this)
+      native.watchRoom(() => {
+        const channel = self.deref()
+        if (channel) channel.#flushSends()
+      })
+      this.#watchingRoom = true
+    }
+    native.armRoom()
+  }
+
+  /** Doorbell: messages are probably waiting. Drains them, capped per turn. */
+  #onReadable(): void {
+    this.#dataArmed = false
+    if (this.#draining || !this.#native) return
+    this.#draining = true
+    try {
+      this.#drain()
+    } finally {
+      this.#draining = false
+    }
+  }
+
+  #drain(): void {
+    let delivered = 0
+    while (delivered < MAX_PER_TURN && this.#native) {
+      const waiter = this.#receivers[0]
+      if (waiter) {
+        const message = this.#tryReceive(() => this.#native!.tryRecv())
+        if (message === undefined) return
+        if (message === null) break
+        this.#receivers.shift()
+        waiter.resolve(message)
+        delivered++
+        continue
+      }
+      if (this.listenerCount('message') === 0) return this.#updateInterest()
+      const batch = this.#tryReceive(() => this.#native!.tryRecvBatch(MAX_PER_TURN - delivered))
+      if (batch === undefined) return
+      if (batch.length === 0) break
+      for (const message of batch) this.emit('message', message)
+      delivered += batch.length
+    }
+    if (!this.#native) return
+    if (delivered >= MAX_PER_TURN) {
+      setImmediate(() => {
+        if (!this.#dataArmed) this.#onReadable()
+      })
+      return
+    }
+    this.#draining = false
+    this.#updateInterest()
+  }
+
+  /** A native receive inside the drain loop: `undefined` when the stream ended. */
+  #tryReceive<T>(call: () => T): T | undefined {
+    try {
+      return call()
+    } catch (e) {
+      this.#finish(e as ShmringError, true)
+      return undefined
+    }
+  }
+
+  /** Doorbell: room probably returned. Sends queued messages in order. */
+  #flushSends(): void {
+    const native = this.#native
+    if (!native) return
+    while (this.#sends.length > 0) {
+      const head = this.#sends[0]!
+      let sent: boolean
+      try {
+        sent = native.trySend(head.data, head.lane)
+        if (!sent) {
+          native.armRoom()
+          sent = native.trySend(head.data, head.lane)
+        }
+      } catch (e) {
+        this.#sends.shift()
+        head.reject(e)
+        if (isEnd(e)) return this.#finish(e, true)
+        continue
+      }
+      if (!sent) return this.#updateInterest()
+      this.#sends.shift()
+      head.resolve()
+    }
+    if (this.#wantDrainEvent) {
+      this.#wantDrainEvent = false
+      this.emit('drain')
+    }
+    this.#updateInterest()
+  }
+
+  /** Ends this side with `reason`: rejects waiters, closes native, emits `'error'`/`'close'`. */
+  #finish(reason: ShmringError, byPeer: boolean): void {
+    if (!this.#native) return
+    const native = this.#native
+    this.#native = null
+    if (byPeer) this.#ended = reason
+    native.close()
+    for (const waiter of this.#receivers.splice(0)) waiter.reject(reason)
+    for (const pending of this.#sends.splice(0)) pending.reject(byPeer ? reason : closedError())
+    const failed = byPeer && reason.code !== codes.PEER_CLOSED
+    process.nextTick(() => {
+      if (failed && (this.listenerCount('error') > 0 || this.listenerCount('message') > 0)) this.emit('error', reason)
+      if (!this.#closeEmitted) {
+        this.#closeEmitted = true
+        this.emit('close')
+      }
+    })
+  }
+}
+
+function lane(priority: Priority): number {
+  const value = LANE[priority]
+  if (value === undefined) throw rangeError(`priority must be 'critical', 'high', 'normal' or 'low', got ${String(priority)}`)
+  return value
+}
+
+function nativeOptions(options: ChannelOptions | undefined): NativeChannelOptions | undefined {
+  checkObject(options, 'options')
+  if (!options) return undefined
+  const out: NativeChannelOptions = {}
+  for (const key of ['capacity', 'highCapacity', 'criticalCapacity'] as const) {
+    const value = options[key]
+    if (value === undefined) continue
+    checkInteger(value, `options.${key}`, 4096, 2 ** 30)
+    if ((value & (value - 1)) !== 0) throw rangeError(`options.${key} must be a power of two, got ${value}`)
+    out[key] = value
+  }
+  return out
+}
+
+function closedError(): ShmringError {
+  return shmringError(codes.CLOSED, 'channel closed; create a new channel')
+}
+
+function isEnd(e: unknown): e is ShmringError {
+  return (
+    isShmringError(e, codes.PEER_CLOSED) ||
+    isShmringError(e, codes.PEER_DEAD) ||
+    isShmringError(e, codes.CORRUPT) ||
+    isShmringError(e, codes.CLOSED)
+  )
+}

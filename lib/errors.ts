@@ -1,0 +1,99 @@
+/**
+ * Error codes and argument checks. Native errors already carry an `ERR_SHMRING_*` `code`;
+ * bad arguments are caught here first and thrown as `TypeError`/`RangeError` with
+ * `ERR_SHMRING_INVALID_ARG`, before anything reaches native code.
+ */
+
+/** Every `code` an error thrown by shmring can carry. */
+export const codes = {
+  CLOSED: 'ERR_SHMRING_CLOSED',
+  PEER_CLOSED: 'ERR_SHMRING_PEER_CLOSED',
+  PEER_DEAD: 'ERR_SHMRING_PEER_DEAD',
+  CORRUPT: 'ERR_SHMRING_CORRUPT',
+  TOO_LARGE: 'ERR_SHMRING_TOO_LARGE',
+  BUFFER_TOO_SMALL: 'ERR_SHMRING_BUFFER_TOO_SMALL',
+  TIMEOUT: 'ERR_SHMRING_TIMEOUT',
+  INVALID_ARG: 'ERR_SHMRING_INVALID_ARG',
+  NOT_FOUND: 'ERR_SHMRING_NOT_FOUND',
+  EXISTS: 'ERR_SHMRING_EXISTS',
+  PERMISSION: 'ERR_SHMRING_PERMISSION',
+  INCOMPATIBLE: 'ERR_SHMRING_INCOMPATIBLE',
+  OS: 'ERR_SHMRING_OS',
+} as const
+
+export type ErrorCode = (typeof codes)[keyof typeof codes]
+
+/** An error with a stable `code`. */
+export interface ShmringError extends Error {
+  code: ErrorCode
+}
+
+/** Whether `e` is an error thrown by shmring (optionally with `code`). */
+export function isShmringError(e: unknown, code?: ErrorCode): e is ShmringError {
+  const c = (e as { code?: unknown } | null)?.code
+  return e instanceof Error && typeof c === 'string' && c.startsWith('ERR_SHMRING_') && (code === undefined || c === code)
+}
+
+/** Builds an `Error` with `code`. */
+export function shmringError(code: ErrorCode, message: string): ShmringError {
+  return Object.assign(new Error(message), { code })
+}
+
+function invalid<E extends Error>(Kind: new (message: string) => E, message: string): E {
+  return Object.assign(new Kind(message), { code: codes.INVALID_ARG })
+}
+
+export function checkBytes(value: unknown, name: string): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw invalid(TypeError, `${name} must be a Buffer or Uint8Array, got ${describe(value)}`)
+  }
+}
+
+export function checkString(value: unknown, name: string): asserts value is string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw invalid(TypeError, `${name} must be a non-empty string, got ${describe(value)}`)
+  }
+}
+
+export function checkInteger(value: unknown, name: string, min: number, max: number): asserts value is number {
+  if (typeof value !== 'number') {
+    throw invalid(TypeError, `${name} must be a number, got ${describe(value)}`)
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw invalid(RangeError, `${name} must be an integer from ${min} to ${max}, got ${value}`)
+  }
+}
+
+export function checkFunction(value: unknown, name: string): asserts value is (...args: never[]) => unknown {
+  if (typeof value !== 'function') {
+    throw invalid(TypeError, `${name} must be a function, got ${describe(value)}`)
+  }
+}
+
+export function checkObject(value: unknown, name: string): void {
+  if (value !== undefined && (typeof value !== 'object' || value === null)) {
+    throw invalid(TypeError, `${name} must be an object, got ${describe(value)}`)
+  }
+}
+
+export function checkSignal(value: unknown, name: string): asserts value is AbortSignal | undefined {
+  if (value !== undefined && !(value instanceof AbortSignal)) {
+    throw invalid(TypeError, `${name} must be an AbortSignal, got ${describe(value)}`)
+  }
+}
+
+export function rangeError(message: string): RangeError {
+  return invalid(RangeError, message)
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`
+  return `${typeof value} ${String(value).slice(0, 40)}`
+}
+
+/** The error an aborted wait rejects with: an `AbortError` whose `cause` is the signal's reason (as Node's own APIs do). */
+export function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' })
+}
