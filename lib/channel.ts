@@ -60,6 +60,14 @@ export interface RecvOptions {
 /** Messages delivered per event-loop turn before yielding with `setImmediate`. */
 export const MAX_PER_TURN = 1024
 
+/**
+ * Channels with a pending receive, a pending send or a `'message'` listener. Like a libuv
+ * handle with a pending read, such a channel must stay reachable even if the program keeps
+ * no reference to it (its doorbells only hold it weakly, so that an idle, forgotten channel
+ * can be collected and closed).
+ */
+const active = new Set<Channel>()
+
 interface Waiter<T> {
   resolve: (value: T) => void
   reject: (error: unknown) => void
@@ -350,6 +358,8 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     const native = this.#native
     if (!native) return
     const wantsData = this.#receivers.length > 0 || this.listenerCount('message') > 0
+    if (wantsData || this.#sends.length > 0) active.add(this)
+    else active.delete(this)
     if (wantsData && !this.#watchingData) {
       const self = new WeakRef(this)
       native.watchData(() => {
@@ -467,6 +477,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     if (!this.#native) return
     const native = this.#native
     this.#native = null
+    active.delete(this)
     if (byPeer) this.#ended = reason
     native.close()
     for (const waiter of this.#receivers.splice(0)) waiter.reject(reason)

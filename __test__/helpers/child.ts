@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
+import { existsSync } from 'node:fs'
 import type { ChildProcess } from 'node:child_process'
 
 import { spawn, type Channel, type ChannelOptions } from '../../lib/index.js'
@@ -27,5 +28,7 @@ export function spawnFixture(
 /** Path of the Rust echo example, built by ci/node.sh (`cargo build -p shmring-channel --example echo`). */
 export function rustEcho(): string {
   const target = process.env.CARGO_TARGET_DIR ?? fileURLToPath(new URL('../../target/', import.meta.url))
-  return `${target.replace(/\/?$/, '/')}debug/examples/echo`
+  const path = `${target.replace(/\/?$/, '/')}debug/examples/echo`
+  if (!existsSync(path)) throw new Error(`${path} is missing: run \`cargo build -p shmring-channel --example echo\` first`)
+  return path
 }

@@ -4,7 +4,7 @@
 //! offset  size      written by   field
 //! 0       4         creator      magic    = RING_MAGIC ("RNG1"), read once at attach
 //! 4       4         creator      version  = RING_VERSION
-//! 8       8         creator      capacity = data bytes, a power of two in MIN_CAPACITY..=MAX_CAPACITY
+//! 8       8         creator      capacity = data bytes, a power of two in MIN_CAPACITY..=MAX_CAPACITY (32 B..4 GiB)
 //! 16      112       -            reserved, zero
 //! 128     8         producer     tail: u64, monotonic byte counter of published data (own 128-byte line)
 //! 136     120       -            reserved, zero
@@ -29,8 +29,10 @@ pub const TAIL_OFFSET: usize = 128;
 pub const HEAD_OFFSET: usize = 256;
 /// Smallest supported capacity in bytes.
 pub const MIN_CAPACITY: usize = 32;
-/// Largest supported capacity in bytes (1 TiB); keeps every counter sum far from overflow.
-pub const MAX_CAPACITY: usize = 1 << 40;
+/// Largest supported capacity in bytes (4 GiB): the largest payload (half the ring minus a
+/// header) must fit the 32-bit length of a record header, and counter sums stay far from
+/// overflow.
+pub const MAX_CAPACITY: usize = 1 << 32;
 /// Alignment the region must have (a cache-line pair).
 pub const REGION_ALIGN: usize = 128;
 

@@ -178,7 +178,8 @@ impl Producer {
 
     #[inline]
     fn finish_record(&mut self, pos: usize, len: usize) {
-        // `len <= max_payload_len < u32::MAX` was checked in `reserve_at`.
+        // `len <= max_payload_len(capacity) <= 2^31 - 8` (capacity <= MAX_CAPACITY = 2^32) was
+        // checked in `reserve_at`, so the cast is lossless.
         self.region.store_word(pos, record_header(len as u32));
         self.tail += footprint(len) as u64;
     }

@@ -25,7 +25,7 @@ pub fn init(region: &Region, capacity: usize) -> Result<(), AttachError> {
 /// A ring on the heap, for use inside one process (threads) and in tests.
 ///
 /// # Panics
-/// If `capacity` is not a power of two between 32 bytes and 1 TiB.
+/// If `capacity` is not a power of two between 32 bytes and 4 GiB.
 ///
 /// ```
 /// let (mut producer, mut consumer) = shmring_ring::with_capacity(1024);
@@ -34,7 +34,7 @@ pub fn init(region: &Region, capacity: usize) -> Result<(), AttachError> {
 /// assert_eq!(consumer.pop_into(&mut buf).unwrap(), Some(3));
 /// ```
 pub fn with_capacity(capacity: usize) -> (Producer, Consumer) {
-    assert!(is_valid_capacity(capacity), "ring capacity must be a power of two in 32..=2^40");
+    assert!(is_valid_capacity(capacity), "ring capacity must be a power of two in 32..=2^32");
     let region = Region::heap(total_len(capacity));
     init(&region, capacity).expect("a fresh heap region fits its ring");
     // SAFETY: the region was just created here, so these are its only producer and consumer.
