@@ -17,8 +17,8 @@ fi
 echo "== tsc --noEmit (lib, tests, benchmark, examples)"
 npx tsc -p tsconfig.json
 
-echo "== Rust peer for Node↔Rust tests"
-cargo build --locked -p shmring-channel --example echo
+echo "== Rust peers for the Node tests (echo, scribbler)"
+cargo build --locked -p shmring-channel --example echo --example scribbler
 
 echo "== ava"
 npx ava
