@@ -21,7 +21,7 @@ use shmring_wait::{ParkResult, Spinner};
 
 use crate::control::CLOSED;
 use crate::layout::LANES;
-use crate::shared::{Shared, LIVENESS_SLICE};
+use crate::shared::Shared;
 use crate::{ChannelError, Priority};
 
 /// Every this many messages, the lowest-priority non-empty lane is served first.
@@ -128,14 +128,12 @@ impl Receiver {
     pub fn wait_readable(&mut self, deadline: Option<Instant>) -> Result<ParkResult, ChannelError> {
         let Receiver { consumers, spinner, shared, .. } = self;
         let word = shared.data_word(shared.side);
-        let parked = shmring_wait::park_with_slice(&word, spinner, deadline, Some(LIVENESS_SLICE), || {
+        // `Ready` also when the peer died: the next receive reports it (after what is left).
+        let parked = shared.park(&word, spinner, deadline, || {
             shared.is_closed()
                 || shared.peer_state() == CLOSED
                 || consumers.iter_mut().any(|c| !c.is_empty().unwrap_or(false) || c.is_corrupt())
         })?;
-        if parked == ParkResult::TimedOut && self.shared.peer_is_dead() {
-            return Ok(ParkResult::Ready);
-        }
         Ok(parked)
     }
 

@@ -8,7 +8,7 @@ use shmring_wait::{ParkResult, Spinner};
 
 use crate::control::CLOSED;
 use crate::layout::LANES;
-use crate::shared::{Shared, LIVENESS_SLICE};
+use crate::shared::Shared;
 use crate::{ChannelError, Priority};
 
 /// Sends messages to the peer. `Send`; one per side.
@@ -83,7 +83,7 @@ impl Sender {
             let producer = &mut producers[priority as usize];
             let room = shared.room_word(shared.side);
             let mut outcome = None;
-            let parked = shmring_wait::park_with_slice(&room, spinner, deadline, Some(LIVENESS_SLICE), || {
+            let parked = shared.park(&room, spinner, deadline, || {
                 if shared.is_closed() || shared.peer_state() == CLOSED {
                     return true;
                 }
@@ -99,13 +99,12 @@ impl Sender {
                 Some(Err(e)) => return Err(self.push_error(e)),
                 None => {}
             }
+            if self.shared.peer_found_dead() {
+                self.check_open()?; // our own close, or the peer's, takes precedence
+                return Err(ChannelError::PeerDead);
+            }
             if parked == ParkResult::TimedOut {
-                if self.shared.peer_is_dead() {
-                    return Err(ChannelError::PeerDead);
-                }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(ChannelError::Timeout);
-                }
+                return Err(ChannelError::Timeout);
             }
         }
     }
@@ -113,7 +112,7 @@ impl Sender {
     /// Fill ratio of the lane of `priority`, 0.0 (empty) to 1.0 (full).
     pub fn fill(&mut self, priority: Priority) -> Result<f64, ChannelError> {
         let producer = &mut self.producers[priority as usize];
-        let used = producer.used_len().map_err(|_| ChannelError::Corrupt)?;
+        let used = producer.used_len().map_err(|_| self.shared.corrupt())?;
         Ok(used as f64 / producer.capacity() as f64)
     }
 

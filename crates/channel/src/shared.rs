@@ -2,11 +2,11 @@
 //! objects and the peer watch; plus creating and attaching a channel segment.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shmring_ring::{Consumer, Producer, Region};
 use shmring_segment::{Segment, SegmentKind};
-use shmring_wait::{Notifier, Word};
+use shmring_wait::{Notifier, ParkResult, Spinner, Word};
 
 use crate::control::{Control, Side, CLOSED, NOT_ATTACHED, OPEN};
 use crate::layout::{Capacities, CHANNEL_MAGIC, CHANNEL_VERSION, LANES};
@@ -96,11 +96,15 @@ impl Shared {
         let control = unsafe { Control::new(segment.payload()) };
         let (capacities, channel_id) = Capacities::read(&control.parameters(), segment.payload_len())?;
         // ORDERING: AcqRel claims side B exactly once; pairs with the Acquire loads of the
-        // state in the creator, so it sees our pid written before this.
-        control.pid(Side::B).store(std::process::id(), Ordering::Relaxed);
+        // state in the creator (`peer_state`).
         if control.state(Side::B).compare_exchange(NOT_ATTACHED, OPEN, Ordering::AcqRel, Ordering::Relaxed).is_err() {
             return Err(OpenError::AlreadyAttached);
         }
+        // Only the winner of the claim writes its pid: a refused attacher must not make the
+        // creator watch the wrong process. Until it lands the creator reads pid 0, which its
+        // peer watch treats as "not known yet, alive".
+        // ORDERING: Relaxed; the pid is a liveness hint, read with Relaxed in `peer_is_dead`.
+        control.pid(Side::B).store(std::process::id(), Ordering::Relaxed);
         let notifiers = notifiers(channel_id, Notifier::open_named).map_err(OpenError::Os)?;
         let shared = Shared::new(segment, control, Side::B, capacities, notifiers);
         let ends = shared.attach_ends().map_err(|e| OpenError::Incompatible(e.to_string()))?;
@@ -196,6 +200,35 @@ impl Shared {
         // ORDERING: Relaxed; a sticky local flag, no data hangs on it.
         self.peer_dead.fetch_or(dead, Ordering::Relaxed);
         dead
+    }
+
+    /// Parks on `word` (spin, then sleep) until `ready()` is true, `deadline` passes, or the
+    /// peer is found dead, which is checked every [`LIVENESS_SLICE`] of sleep. Returns
+    /// `Ready` in the last case too: callers then see [`peer_found_dead`](Self::peer_found_dead).
+    ///
+    /// `shmring_wait::park_with_slice` only re-calls `ready()` at each slice, so the liveness
+    /// check (a system call) would have to live in `ready()`, which also runs in the spin
+    /// loop; bounding each park by the slice keeps `ready()` free of system calls.
+    pub(crate) fn park(
+        &self,
+        word: &Word<'_>,
+        spinner: &mut Spinner,
+        deadline: Option<Instant>,
+        mut ready: impl FnMut() -> bool,
+    ) -> std::io::Result<ParkResult> {
+        loop {
+            let slice_end = Instant::now() + LIVENESS_SLICE;
+            let until = deadline.map_or(slice_end, |d| d.min(slice_end));
+            if shmring_wait::park(word, spinner, Some(until), &mut ready)? == ParkResult::Ready {
+                return Ok(ParkResult::Ready);
+            }
+            if self.peer_is_dead() {
+                return Ok(ParkResult::Ready);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(ParkResult::TimedOut);
+            }
+        }
     }
 
     /// Whether an earlier [`peer_is_dead`](Self::peer_is_dead) found the peer gone (no system call).

@@ -20,7 +20,7 @@ use shmring_wait::{ParkResult, Spinner};
 
 use crate::control::CLOSED;
 use crate::layout::LANES;
-use crate::shared::{Shared, LIVENESS_SLICE};
+use crate::shared::Shared;
 use crate::{ChannelError, Priority};
 
 /// Why a watch's wait returned.
@@ -120,9 +120,7 @@ fn watch(
         // re-reads the flag after every wake.
         let is_cancelled = || cancelled.load(Ordering::Relaxed);
         let ended = || shared.is_closed() || shared.peer_state() == CLOSED || shared.peer_found_dead();
-        let parked = shmring_wait::park_with_slice(word, spinner, deadline, Some(LIVENESS_SLICE), || {
-            is_cancelled() || ended() || ready()
-        })?;
+        let parked = shared.park(word, spinner, deadline, || is_cancelled() || ended() || ready())?;
         if is_cancelled() {
             return Ok(Readiness::Cancelled);
         }
