@@ -139,6 +139,9 @@ impl Receiver {
 
     /// Fill ratio of the inbound lane of `priority`, 0.0 to 1.0.
     pub fn fill(&mut self, priority: Priority) -> Result<f64, ChannelError> {
+        if self.shared.is_closed() {
+            return Err(self.shared.closed_error());
+        }
         let consumer = &mut self.consumers[priority as usize];
         let used = consumer.used_len().map_err(|_| self.shared.corrupt())?;
         Ok(used as f64 / consumer.capacity() as f64)

@@ -111,6 +111,9 @@ impl Sender {
 
     /// Fill ratio of the lane of `priority`, 0.0 (empty) to 1.0 (full).
     pub fn fill(&mut self, priority: Priority) -> Result<f64, ChannelError> {
+        if self.shared.is_closed() {
+            return Err(self.shared.closed_error());
+        }
         let producer = &mut self.producers[priority as usize];
         let used = producer.used_len().map_err(|_| self.shared.corrupt())?;
         Ok(used as f64 / producer.capacity() as f64)

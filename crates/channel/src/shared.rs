@@ -85,9 +85,8 @@ impl Shared {
 
     /// Attaches as side B to a verified segment.
     pub(crate) fn attach(segment: Segment) -> Result<(Shared, Ends), OpenError> {
-        // SAFETY: `Segment` verified the header and mapped `payload_len` bytes; a channel
-        // payload shorter than the control block is refused by `Capacities::read` before any
-        // other access... except the parameter words themselves, so check the length first.
+        // The parameter words are read before `Capacities::read` can check the length against
+        // them, so a payload shorter than the control block is refused first.
         if segment.payload_len() < crate::layout::CONTROL_LEN {
             return Err(OpenError::Incompatible(format!("payload of {} bytes", segment.payload_len())));
         }
@@ -129,15 +128,17 @@ impl Shared {
         let outbound = self.side.outbound();
         let inbound = self.side.peer().outbound();
         let producers = try_array(|lane| {
-            let (region, _) = ring_region(&self.segment, &self.capacities, outbound, lane);
+            let (region, capacity) = ring_region(&self.segment, &self.capacities, outbound, lane);
             // SAFETY: each (direction, lane) ring gets exactly one producer in this process:
             // this side's, created once here.
-            unsafe { Producer::attach(region) }
+            let producer = unsafe { Producer::attach(region) }?;
+            check_capacity(producer.capacity(), capacity).map(|()| producer)
         })?;
         let consumers = try_array(|lane| {
-            let (region, _) = ring_region(&self.segment, &self.capacities, inbound, lane);
+            let (region, capacity) = ring_region(&self.segment, &self.capacities, inbound, lane);
             // SAFETY: as above, for the one consumer of each inbound ring.
-            unsafe { Consumer::attach(region) }
+            let consumer = unsafe { Consumer::attach(region) }?;
+            check_capacity(consumer.capacity(), capacity).map(|()| consumer)
         })?;
         Ok(Ends { producers, consumers })
     }
@@ -294,23 +295,23 @@ fn try_array<T, E>(mut make: impl FnMut(Priority) -> Result<T, E>) -> Result<[T;
     Ok([make(a)?, make(b)?, make(c)?])
 }
 
+/// A ring header's capacity must be the one the parameters line announced (a smaller lie
+/// would be memory-safe but corrupt the stream later; refuse it at attach).
+fn check_capacity(found: usize, expected: usize) -> Result<(), shmring_ring::AttachError> {
+    if found != expected {
+        return Err(shmring_ring::AttachError::InvalidCapacity(found as u64));
+    }
+    Ok(())
+}
+
+/// The channel id names the wake events on Windows, where another process of the session
+/// could squat a predictable name: it comes from the OS's random source.
 fn random_id() -> u64 {
     let mut bytes = [0u8; 8];
-    if getrandom(&mut bytes) {
+    if getrandom::fill(&mut bytes).is_ok() {
         return u64::from_le_bytes(bytes);
     }
-    // Only names Windows events; uniqueness, not secrecy, matters. Mix time and pid.
+    // No random source at all (never seen in practice): stay unique, if predictable.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     (now.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32)
-}
-
-#[cfg(unix)]
-fn getrandom(buf: &mut [u8]) -> bool {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(buf)).is_ok()
-}
-
-#[cfg(not(unix))]
-fn getrandom(_buf: &mut [u8]) -> bool {
-    false
 }
