@@ -46,6 +46,19 @@ export declare class NativeChannel {
   recvInto(target: Uint8Array): number | null
   /** Up to `max` waiting messages, each in a new Buffer; an empty array when none is waiting. */
   tryRecvBatch(max: number): Array<Buffer>
+  /**
+   * Sends messages packed back to back in `packed`, message `i` being `lengths[i]` bytes
+   * long, as many as fit now, with one wake of the peer. Returns how many were sent. The
+   * fastest way to stream many small messages (no per-message JavaScript object).
+   */
+  trySendPacked(packed: Uint8Array, lengths: Uint32Array, priority: number): number
+  /**
+   * Receives waiting messages into `target`, back to back, writing each length into
+   * `lengths`; stops when the next message does not fit (it stays queued) or `lengths` is
+   * full. Returns how many were received (0 when none is waiting). Throws
+   * ERR_SHMRING_BUFFER_TOO_SMALL if not even the first message fits.
+   */
+  recvPacked(target: Uint8Array, lengths: Uint32Array): number
   /** Fill ratio of this side's outbound lane of `priority`, 0 to 1. */
   fill(priority: number): number
   /** Largest message the lane of `priority` accepts, in bytes. */

@@ -19,7 +19,8 @@ Options:
   --samples N       round trips per run (default 100000)
   --seconds S       one-way streaming time per run (default 2)
   --size BYTES      message size (default 64)
-  --only a,b        transports: shmring-sync, shmring-async, uds, tcp, ipc-json, ipc-advanced
+  --only a,b        transports: shmring-sync, shmring-async, shmring-async-nospin, uds, tcp,
+                    ipc-json, ipc-advanced
   --json FILE       write the results as JSON
   --md FILE         write the markdown report
   -h, --help        this text

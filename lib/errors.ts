@@ -49,6 +49,12 @@ export function checkBytes(value: unknown, name: string): asserts value is Uint8
   }
 }
 
+export function checkUint32Array(value: unknown, name: string): asserts value is Uint32Array {
+  if (!(value instanceof Uint32Array)) {
+    throw invalid(TypeError, `${name} must be a Uint32Array, got ${describe(value)}`)
+  }
+}
+
 export function checkString(value: unknown, name: string): asserts value is string {
   if (typeof value !== 'string' || value.length === 0) {
     throw invalid(TypeError, `${name} must be a non-empty string, got ${describe(value)}`)

@@ -8,7 +8,7 @@
  * const reply = await channel.recv()
  * ```
  */
-export { Channel, MAX_PER_TURN } from './channel'
+export { Channel, DEFAULT_SPIN_MICROS, MAX_PER_TURN } from './channel'
 export type { ChannelEvents, ChannelOptions, Priority, RecvOptions, SendOptions } from './channel'
 export { codes, isShmringError } from './errors'
 export type { ErrorCode, ShmringError } from './errors'

@@ -1,7 +1,7 @@
 //! `NativeChannel`: one side of a shmring channel, as the TypeScript layer (`lib/`) sees it.
 //! Holds the core `Channel` and its doorbells; converts values; maps errors.
 
-use napi::bindgen_prelude::{BufferSlice, Env, FromNapiValue, Function, Uint8Array};
+use napi::bindgen_prelude::{BufferSlice, Env, FromNapiValue, Function, Uint32Array, Uint8Array};
 use napi::sys;
 use napi_derive::napi;
 use shmring_channel::{Channel, ChannelError, ChannelOptions, Priority};
@@ -115,6 +115,52 @@ impl NativeChannel {
             })
             .map_err(from_channel)?;
         failed.map_or(Ok(out), Err)
+    }
+
+    /// Sends messages packed back to back in `packed`, message `i` being `lengths[i]` bytes
+    /// long, as many as fit now, with one wake of the peer. Returns how many were sent. The
+    /// fastest way to stream many small messages (no per-message JavaScript object).
+    #[napi]
+    pub fn try_send_packed(&mut self, packed: &[u8], lengths: &[u32], priority: u32) -> Result<u32> {
+        let priority = to_priority(priority)?;
+        let messages = split_packed(packed, lengths)?;
+        let sent = self.channel_mut()?.try_send_batch(&messages, priority).map_err(from_channel)?;
+        Ok(sent as u32)
+    }
+
+    /// Receives waiting messages into `target`, back to back, writing each length into
+    /// `lengths`; stops when the next message does not fit (it stays queued) or `lengths` is
+    /// full. Returns how many were received (0 when none is waiting). Throws
+    /// ERR_SHMRING_BUFFER_TOO_SMALL if not even the first message fits.
+    #[napi]
+    pub fn recv_packed(&mut self, mut target: Uint8Array, mut lengths: Uint32Array) -> Result<u32> {
+        // SAFETY: both typed arrays belong to JavaScript and stay alive for this synchronous
+        // call; if they share one ArrayBuffer the two slices could overlap, so that is refused
+        // below before either is written.
+        let (target, lengths) = unsafe { (target.as_mut(), lengths.as_mut()) };
+        if ranges_overlap(target.as_ptr() as usize, target.len(), lengths.as_ptr() as usize, lengths.len() * 4) {
+            return Err(error(Code::InvalidArg, "target and lengths must not share memory"));
+        }
+        let (mut offset, mut count, mut needed) = (0usize, 0usize, None);
+        self.channel_mut()?
+            .recv_batch_while(lengths.len(), |record| {
+                if record.len() > target.len() - offset {
+                    if count == 0 {
+                        needed = Some(record.len());
+                    }
+                    return false;
+                }
+                record.copy_to(&mut target[offset..]);
+                lengths[count] = record.len() as u32;
+                offset += record.len();
+                count += 1;
+                true
+            })
+            .map_err(from_channel)?;
+        match needed {
+            Some(needed) => Err(from_channel(ChannelError::BufferTooSmall { needed })),
+            None => Ok(count as u32),
+        }
     }
 
     /// Fill ratio of this side's outbound lane of `priority`, 0 to 1.
@@ -252,6 +298,26 @@ fn core_options(options: Option<NativeChannelOptions>) -> ChannelOptions {
         high_capacity: o.high_capacity.map_or(defaults.high_capacity, |c| c as usize),
         critical_capacity: o.critical_capacity.map_or(defaults.critical_capacity, |c| c as usize),
     }
+}
+
+/// Splits `packed` into the messages `lengths` describe.
+fn split_packed<'a>(packed: &'a [u8], lengths: &[u32]) -> Result<Vec<&'a [u8]>> {
+    let mut messages = Vec::with_capacity(lengths.len());
+    let mut rest = packed;
+    for &len in lengths {
+        let len = len as usize;
+        if len > rest.len() {
+            return Err(error(Code::InvalidArg, "lengths add up to more than the packed buffer holds"));
+        }
+        let (message, tail) = rest.split_at(len);
+        messages.push(message);
+        rest = tail;
+    }
+    Ok(messages)
+}
+
+fn ranges_overlap(a: usize, a_len: usize, b: usize, b_len: usize) -> bool {
+    a_len > 0 && b_len > 0 && a < b + b_len && b < a + a_len
 }
 
 fn to_priority(priority: u32) -> Result<Priority> {

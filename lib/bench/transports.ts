@@ -50,13 +50,16 @@ class ReplyQueue {
   }
 }
 
-function shmring(name: string, note: string, spin: boolean): Transport {
+function shmring(name: string, note: string, mode: 'spin' | 'async' | 'async-nospin'): Transport {
+  const spin = mode === 'spin'
+  const spinMicros = mode === 'async-nospin' ? 0 : undefined
   return {
     name,
     note,
     async start() {
       const { child, channel } = spawn(process.execPath, [childScript, name], { stdio: ['ignore', 'inherit', 'inherit'], channel: { capacity: 1 << 23 } })
       const exited = once(child, 'exit')
+      if (spinMicros !== undefined) channel.spinMicros = spinMicros
       return {
         async request(message) {
           await channel.send(message)
@@ -70,9 +73,10 @@ function shmring(name: string, note: string, spin: boolean): Transport {
           }
         },
         async sendMany(messages) {
+          const { packed, lengths } = packedCache.get(messages) ?? pack(messages)
           let sent = 0
           while (sent < messages.length) {
-            const n = channel.trySendBatch(sent === 0 ? messages : messages.slice(sent))
+            const n = channel.trySendPacked(packed.subarray(offsetOf(lengths, sent)), lengths.subarray(sent))
             sent += n
             if (n === 0) await channel.send(messages[sent++]!)
           }
@@ -85,30 +89,64 @@ function shmring(name: string, note: string, spin: boolean): Transport {
     },
     async serve() {
       const channel = fromParent()
+      if (spinMicros !== undefined) channel.spinMicros = spinMicros
       const state = { counted: 0 }
+      const target = Buffer.alloc(1 << 20)
+      const lengths = new Uint32Array(4096)
       if (spin) {
+        // Spin-only peer: drain whatever is waiting with one native call, never sleep.
         for (;;) {
-          let message: Buffer | null
+          let n: number
           try {
-            message = channel.tryRecv()
+            n = channel.recvPacked(target, lengths)
           } catch {
             return
           }
-          if (message === null) continue
-          const reply = respond(message, state)
-          if (reply) while (!channel.trySend(reply));
+          let offset = 0
+          for (let i = 0; i < n; i++) {
+            const reply = respond(target.subarray(offset, offset + lengths[i]!), state)
+            offset += lengths[i]!
+            if (reply) while (!channel.trySend(reply));
+          }
         }
       }
+      // Drain bursts with one native call (recvPacked), wait with recv() when empty: the
+      // stream transports likewise parse whole 'data' chunks at a time.
+      const handle = (message: Buffer) => {
+        const reply = respond(message, state)
+        if (reply && !channel.trySend(reply)) return channel.send(reply)
+        return undefined
+      }
       try {
-        for await (const message of channel) {
-          const reply = respond(message, state)
-          if (reply) await channel.send(reply)
+        for (;;) {
+          const n = channel.recvPacked(target, lengths)
+          let offset = 0
+          for (let i = 0; i < n; i++) {
+            await handle(target.subarray(offset, offset + lengths[i]!))
+            offset += lengths[i]!
+          }
+          if (n === 0) await handle(await channel.recv())
         }
-      } finally {
+      } catch {
         channel.close()
       }
     },
   }
+}
+
+const packedCache = new WeakMap<Buffer[], { packed: Buffer; lengths: Uint32Array }>()
+
+/** The batch as one buffer plus lengths (computed once per batch array, like a real producer would). */
+function pack(messages: Buffer[]): { packed: Buffer; lengths: Uint32Array } {
+  const packed = { packed: Buffer.concat(messages), lengths: Uint32Array.from(messages, (m) => m.length) }
+  packedCache.set(messages, packed)
+  return packed
+}
+
+function offsetOf(lengths: Uint32Array, index: number): number {
+  let offset = 0
+  for (let i = 0; i < index; i++) offset += lengths[i]!
+  return offset
 }
 
 function socket(name: string, note: string, listen: (server: net.Server) => Promise<net.AddressInfo | string>): Transport {
@@ -203,8 +241,9 @@ function toBuffer(m: unknown): Buffer {
 }
 
 export const transports: Transport[] = [
-  shmring('shmring-sync', 'shmring, both sides spin on trySend/tryRecv (burns a core each)', true),
-  shmring('shmring-async', 'shmring, send()/recv() promises and for-await (event loop; doorbell thread)', false),
+  shmring('shmring-sync', 'shmring, both sides spin on trySend/tryRecv (burns a core each)', 'spin'),
+  shmring('shmring-async', 'shmring, send()/recv() promises, for-await; recv() spins ≤ 20 µs, then sleeps (doorbell thread)', 'async'),
+  shmring('shmring-async-nospin', 'shmring, send()/recv() promises with spinMicros = 0: always sleeps (doorbell thread + event loop)', 'async-nospin'),
   socket('uds', 'Unix domain socket, length-prefixed frames (event loop)', async (server) => {
     const path = join(tmpdir(), `shmring-bench-${process.pid}-${Date.now()}.sock`)
     server.listen(path)

@@ -350,6 +350,15 @@ impl Channel {
         self.receiver.recv_batch(max, visit)
     }
 
+    /// See [`Receiver::recv_batch_while`].
+    pub fn recv_batch_while(
+        &mut self,
+        max: usize,
+        take: impl FnMut(Record<'_>) -> bool,
+    ) -> Result<usize, ChannelError> {
+        self.receiver.recv_batch_while(max, take)
+    }
+
     /// See [`Receiver::recv`].
     pub fn recv(&mut self) -> Result<Vec<u8>, ChannelError> {
         self.receiver.recv()

@@ -78,12 +78,28 @@ impl Receiver {
     /// one store per lane and at most one wake. Returns how many were visited (0 when empty;
     /// an error only when nothing was visited and the stream ended).
     pub fn recv_batch(&mut self, max: usize, mut visit: impl FnMut(Record<'_>)) -> Result<usize, ChannelError> {
+        self.recv_batch_while(max, |record| {
+            visit(record);
+            true
+        })
+    }
+
+    /// Like [`recv_batch`](Self::recv_batch), but `take` may refuse a message (return
+    /// `false`): it then stays queued and the batch ends. For packing messages into a
+    /// fixed buffer.
+    pub fn recv_batch_while(
+        &mut self,
+        max: usize,
+        mut take: impl FnMut(Record<'_>) -> bool,
+    ) -> Result<usize, ChannelError> {
         let mut count = 0;
         while count < max {
             // Only an empty first look may end the stream; later ones just end the batch.
             let lane = if count == 0 { self.next_lane()? } else { self.ready_lane()? };
             let Some(lane) = lane else { break };
-            visit(self.peek(lane)?);
+            if !take(self.peek(lane)?) {
+                break;
+            }
             self.consumers[lane].consume();
             self.turn = (self.turn + 1) % FAIRNESS_PERIOD;
             count += 1;
