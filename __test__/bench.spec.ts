@@ -14,7 +14,7 @@ test('shmring bench runs every transport with checked replies (correctness, not 
   const report = JSON.parse(readFileSync(json, 'utf8')) as { results: { name: string; oneWay: { median: number }; rtt: { p50: { median: number } } }[] }
   t.deepEqual(
     report.results.map((r) => r.name),
-    ['shmring-sync', 'shmring-async', 'uds', 'tcp', 'ipc-json', 'ipc-advanced'],
+    ['shmring-sync', 'shmring-async', 'shmring-async-nospin', 'uds', 'tcp', 'ipc-json', 'ipc-advanced'],
   )
   for (const r of report.results) {
     t.true(r.oneWay.median > 0, `${r.name} streamed nothing`)
