@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The Node side: build the addon from source (debug), check that the committed generated
+# The Node side: build the addon from source (release; `npm ci` already built it through
+# `prepare`, so this is incremental), check that the committed generated
 # files (index.js, index.d.ts) are fresh, type-check the TypeScript, build the Rust peer used
 # by the Node↔Rust tests, then run the ava suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== napi build (debug) + tsc"
-npm run --silent build:debug
+echo "== napi build + tsc"
+npm run --silent build
 
 echo "== generated loader and typings are committed and fresh"
 if ! git diff --exit-code -- index.js index.d.ts; then
