@@ -19,7 +19,7 @@ export declare class NativeChannel {
   static openNamed(name: string): NativeChannel
   /**
    * Attaches as side B to the channel whose segment is the inherited or received `fd`.
-   * Takes ownership of the fd (it is closed when the channel is).
+   * The channel keeps its own duplicate: the caller still owns `fd` and should close it.
    */
   static fromFd(fd: number): NativeChannel
   /**
@@ -63,6 +63,11 @@ export declare class NativeChannel {
   fill(priority: number): number
   /** Largest message the lane of `priority` accepts, in bytes. */
   maxMessageLen(priority: number): number
+  /**
+   * Watches process `pid` (e.g. a spawned child's) as the peer, so that its death is noticed
+   * even before it attaches, and without trusting the pid it writes into shared memory.
+   */
+  watchPeer(pid: number): void
   /** `"A"` for the creator, `"B"` for the side that attached. */
   get side(): string
   /** Whether the peer has attached. */

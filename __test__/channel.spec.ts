@@ -1,4 +1,6 @@
 import test from 'ava'
+import { closeSync, fstatSync, openSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 
 import { Channel, codes } from '../lib/index.js'
 import { message, pair, verify } from './helpers/pair.js'
@@ -165,4 +167,24 @@ test('a named channel connects two channels by name', (t) => {
   server.close()
   client.close()
   t.throws(() => Channel.openNamed(name), { code: codes.NOT_FOUND })
+})
+
+test('fromFd() refuses stdio fds and leaves a foreign fd open (the caller owns it)', (t) => {
+  for (const fd of [0, 1, 2]) t.throws(() => Channel.fromFd(fd), { code: codes.INVALID_ARG })
+  const fd = openSync(fileURLToPath(import.meta.url), 'r')
+  try {
+    t.throws(() => Channel.fromFd(fd), { code: codes.INCOMPATIBLE })
+    t.notThrows(() => fstatSync(fd), 'the caller still owns its fd')
+  } finally {
+    closeSync(fd)
+  }
+})
+
+test('views on a SharedArrayBuffer are refused with a TypeError', (t) => {
+  const [a, b] = pair()
+  const shared = new Uint8Array(new SharedArrayBuffer(16))
+  t.throws(() => a.trySend(shared), { instanceOf: TypeError, code: codes.INVALID_ARG })
+  t.throws(() => b.recvInto(shared), { instanceOf: TypeError, code: codes.INVALID_ARG })
+  a.close()
+  b.close()
 })

@@ -89,3 +89,11 @@ test('a peer killed with SIGKILL mid-stream yields intact messages, then ERR_SHM
     t.deepEqual(await exited, [null, 'SIGKILL'])
   }
 })
+
+test('a child that dies before attaching ends a pending recv() with ERR_SHMRING_PEER_DEAD', async (t) => {
+  const { child, channel } = spawn(process.execPath, ['-e', 'process.exit(0)'], { stdio: 'ignore' })
+  const started = performance.now()
+  await t.throwsAsync(channel.recv(), { code: codes.PEER_DEAD })
+  t.log(`noticed after ${(performance.now() - started).toFixed(0)} ms`)
+  if (child.exitCode === null) await once(child, 'exit')
+})

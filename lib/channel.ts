@@ -150,10 +150,20 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     return new Channel(NativeChannel.openNamed(name))
   }
 
-  /** Attaches to a channel whose segment fd this process inherited or received (takes the fd). */
+  /** Attaches to a channel whose segment fd this process inherited or received; the channel keeps its own duplicate, so close `fd` when you no longer need it. */
   static fromFd(fd: number): Channel {
     checkInteger(fd, 'fd', 0, 2 ** 31 - 1)
     return new Channel(NativeChannel.fromFd(fd))
+  }
+
+  /**
+   * Watches process `pid` as the peer (`spawn` does this with the child's pid, `fromParent`
+   * with the parent's): its death ends the channel with `ERR_SHMRING_PEER_DEAD` even if it
+   * never attached, and the pid the peer writes into shared memory is not trusted.
+   */
+  watchPeer(pid: number): void {
+    checkInteger(pid, 'pid', 1, 2 ** 31 - 1)
+    this.#open().watchPeer(pid)
   }
 
   /** `'A'` for the side that created the channel, `'B'` for the side that attached. */
@@ -470,6 +480,8 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
       this.#drain()
     } finally {
       this.#draining = false
+      // Re-arm even if a listener threw, so the channel never stalls.
+      if (!this.#dataArmed) this.#updateInterest()
     }
   }
 
@@ -490,7 +502,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
       const batch = this.#tryReceive(() => this.#native!.tryRecvBatch(MAX_PER_TURN - delivered))
       if (batch === undefined) return
       if (batch.length === 0) break
-      for (const message of batch) this.emit('message', message)
+      this.#emitAll(batch)
       delivered += batch.length
     }
     if (!this.#native) return
@@ -502,6 +514,28 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     }
     this.#draining = false
     this.#updateInterest()
+  }
+
+  /**
+   * Emits every message of a batch already taken from the ring. A listener that throws does
+   * not lose the rest of the batch: delivery goes on, and the first error is rethrown on the
+   * next tick (an uncaught exception, as from any event listener).
+   */
+  #emitAll(batch: Buffer[]): void {
+    let failure: { error: unknown } | undefined
+    for (const message of batch) {
+      try {
+        this.emit('message', message)
+      } catch (error) {
+        failure ??= { error }
+      }
+    }
+    if (failure) {
+      const { error } = failure
+      process.nextTick(() => {
+        throw error
+      })
+    }
   }
 
   /** A native receive inside the drain loop: `undefined` when the stream ended. */

@@ -47,12 +47,21 @@ export function checkBytes(value: unknown, name: string): asserts value is Uint8
   if (!(value instanceof Uint8Array)) {
     throw invalid(TypeError, `${name} must be a Buffer or Uint8Array, got ${describe(value)}`)
   }
+  checkNotShared(value, name)
+}
+
+/** Views on a SharedArrayBuffer are refused: another thread could change them while native code copies. */
+function checkNotShared(value: ArrayBufferView, name: string): void {
+  if (typeof SharedArrayBuffer !== 'undefined' && value.buffer instanceof SharedArrayBuffer) {
+    throw invalid(TypeError, `${name} must not be backed by a SharedArrayBuffer; copy it into a Buffer first`)
+  }
 }
 
 export function checkUint32Array(value: unknown, name: string): asserts value is Uint32Array {
   if (!(value instanceof Uint32Array)) {
     throw invalid(TypeError, `${name} must be a Uint32Array, got ${describe(value)}`)
   }
+  checkNotShared(value, name)
 }
 
 export function checkString(value: unknown, name: string): asserts value is string {

@@ -41,6 +41,9 @@ export function spawn(command: string, args: readonly string[] = [], options: Sp
       stdio: [...stdio, fd],
       env: { ...(spawnOptions.env ?? process.env), [FD_ENV]: String(childFd) },
     })
+    // Trust the pid we started, not the one the child writes into shared memory: a child
+    // that dies before attaching ends the channel too.
+    if (child.pid !== undefined) channel.watchPeer(child.pid)
     return { child, channel }
   } catch (e) {
     channel.close()
@@ -59,7 +62,12 @@ export function fromParent(): Channel {
       `${FD_ENV} is ${value === undefined ? 'not set' : `"${value}"`}: start this process with shmring's spawn() (or pass the channel fd yourself)`,
     )
   }
-  const channel = Channel.fromFd(Number(value))
+  const fd = Number(value)
+  const channel = Channel.fromFd(fd)
+  channel.watchPeer(process.ppid)
+  // The channel holds its own duplicate; close the inherited fd so that our own children
+  // do not inherit it, and so that a second fromParent() fails instead of attaching twice.
+  closeSync(fd)
   delete process.env[FD_ENV]
   return channel
 }

@@ -54,7 +54,7 @@ impl NativeChannel {
     }
 
     /// Attaches as side B to the channel whose segment is the inherited or received `fd`.
-    /// Takes ownership of the fd (it is closed when the channel is).
+    /// The channel keeps its own duplicate: the caller still owns `fd` and should close it.
     #[napi(factory)]
     pub fn from_fd(fd: i32) -> Result<NativeChannel> {
         Ok(NativeChannel::wrap(channel_from_fd(fd)?))
@@ -87,9 +87,8 @@ impl NativeChannel {
     /// owned by JavaScript), or `null` when none is waiting.
     #[napi]
     pub fn try_recv<'env>(&mut self, env: &'env Env) -> Result<Option<BufferSlice<'env>>> {
-        let channel = self.channel_mut()?;
-        let received = channel.try_recv_with(|record| js_buffer(env, record)).map_err(from_channel)?;
-        received.transpose()
+        let mut batch = self.try_recv_batch(env, 1)?;
+        Ok(batch.pop())
     }
 
     /// Copies the next message into `target`; returns its length, or `null` when none is
@@ -108,13 +107,23 @@ impl NativeChannel {
     pub fn try_recv_batch<'env>(&mut self, env: &'env Env, max: u32) -> Result<Vec<BufferSlice<'env>>> {
         let mut out = Vec::new();
         let mut failed = None;
+        // A message is released only once its Buffer exists: if allocation fails, it stays queued.
         self.channel_mut()?
-            .recv_batch(max as usize, |record| match js_buffer(env, record) {
-                Ok(buffer) => out.push(buffer),
-                Err(e) => failed = Some(e),
+            .recv_batch_while(max as usize, |record| match js_buffer(env, record) {
+                Ok(buffer) => {
+                    out.push(buffer);
+                    true
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
             })
             .map_err(from_channel)?;
-        failed.map_or(Ok(out), Err)
+        match failed {
+            Some(e) if out.is_empty() => Err(e),
+            _ => Ok(out),
+        }
     }
 
     /// Sends messages packed back to back in `packed`, message `i` being `lengths[i]` bytes
@@ -176,6 +185,14 @@ impl NativeChannel {
         let priority = to_priority(priority)?;
         let channel = self.inner.as_ref().ok_or_else(closed)?;
         Ok(channel_sender_max(channel, priority) as u32)
+    }
+
+    /// Watches process `pid` (e.g. a spawned child's) as the peer, so that its death is noticed
+    /// even before it attaches, and without trusting the pid it writes into shared memory.
+    #[napi]
+    pub fn watch_peer(&self, pid: u32) -> Result<()> {
+        self.channel()?.watch_peer(pid);
+        Ok(())
     }
 
     /// `"A"` for the creator, `"B"` for the side that attached.
@@ -357,14 +374,7 @@ fn js_buffer<'env>(env: &'env Env, record: shmring_channel::Record<'_>) -> Resul
 
 #[cfg(unix)]
 fn channel_from_fd(fd: i32) -> Result<Channel> {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    // SAFETY: F_GETFD only inspects the descriptor table.
-    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-        return Err(error(Code::InvalidArg, format!("fd {fd} is not an open file descriptor")));
-    }
-    // SAFETY: the fd is open (checked above) and the caller hands it over (documented).
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    Channel::from_fd(owned).map_err(from_open)
+    Channel::from_borrowed_fd(fd).map_err(from_open)
 }
 
 #[cfg(not(unix))]

@@ -10,10 +10,14 @@
 //!   process alive; `set_ref(true)` makes it behave like a socket with a pending read.
 //! * Teardown: `stop` (from `close`, drop, or the environment's cleanup hook on worker
 //!   termination and process exit) cancels the wait, wakes and **joins** the thread, so no
-//!   native thread touches the threadsafe function after the environment is gone.
+//!   native thread touches the threadsafe function after the environment is gone. One cleanup
+//!   hook per environment stops every doorbell still registered for it; stopped and dropped
+//!   doorbells leave the registry, so a long-running process that opens and closes many
+//!   channels does not accumulate hooks.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::thread::JoinHandle;
 
 use napi::bindgen_prelude::Function;
@@ -70,26 +74,29 @@ impl Doorbell {
             cancel,
             thread: Mutex::new(None),
         });
+        // Registered before the thread starts, so a failure leaves nothing running.
+        register(env, &state)?;
         let thread_state = Arc::clone(&state);
         let thread = std::thread::Builder::new()
             .name("shmring-doorbell".into())
             .spawn(move || {
-                while let Some(token) = thread_state.next_arm() {
-                    if wait(token) != Readiness::Cancelled {
-                        bell.call((), ThreadsafeFunctionCallMode::NonBlocking);
+                // The thread owns the threadsafe function that `set_ref` uses through `raw`;
+                // if anything here panicked, unwinding would release it under `set_ref`'s feet.
+                // A panic is a bug, so fail loudly instead.
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    while let Some(token) = thread_state.next_arm() {
+                        if wait(token) != Readiness::Cancelled {
+                            bell.call((), ThreadsafeFunctionCallMode::NonBlocking);
+                        }
                     }
+                    drop(bell);
+                }));
+                if ran.is_err() {
+                    std::process::abort();
                 }
-                drop(bell);
             })
             .map_err(|e| error(Code::Os, format!("cannot start the doorbell thread: {e}")))?;
         *state.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread);
-        let weak = Arc::downgrade(&state);
-        env.add_env_cleanup_hook(weak, |weak: Weak<State>| {
-            if let Some(state) = weak.upgrade() {
-                state.stop();
-            }
-        })
-        .map_err(|e| error(Code::Os, format!("cannot register the doorbell cleanup hook: {e}")))?;
         Ok(Doorbell { state, raw, env: env.raw() })
     }
 
@@ -126,6 +133,36 @@ impl Drop for Doorbell {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Live doorbells per environment (keyed by the `napi_env` address), for the one cleanup hook
+/// each environment gets.
+type Registry = HashMap<usize, Vec<Weak<State>>>;
+
+fn registry() -> &'static Mutex<Registry> {
+    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Adds `state` to its environment's list, installing the environment's cleanup hook the
+/// first time; drops entries of doorbells that are gone.
+fn register(env: &Env, state: &Arc<State>) -> Result<()> {
+    let key = env.raw() as usize;
+    let mut live = registry().lock().unwrap_or_else(|p| p.into_inner());
+    let first = !live.contains_key(&key);
+    if first {
+        env.add_env_cleanup_hook(key, |key: usize| {
+            let states = registry().lock().unwrap_or_else(|p| p.into_inner()).remove(&key).unwrap_or_default();
+            for state in states.iter().filter_map(Weak::upgrade) {
+                state.stop();
+            }
+        })
+        .map_err(|e| error(Code::Os, format!("cannot register the doorbell cleanup hook: {e}")))?;
+    }
+    let list = live.entry(key).or_default();
+    list.retain(|weak| weak.upgrade().is_some_and(|s| !s.is_stopping()));
+    list.push(Arc::downgrade(state));
+    Ok(())
 }
 
 impl State {

@@ -166,25 +166,50 @@ impl Channel {
     }
 
     /// Attaches to the channel a parent passed with `pass_to_child` (or Node's `spawn`
-    /// helper): the fd number is in the [`FD_ENV`] environment variable.
+    /// helper): the fd number is in the [`FD_ENV`] environment variable. The parent process
+    /// (`getppid()`) is watched as the peer. On success the inherited fd is closed (the
+    /// channel keeps its own duplicate); on failure it is left alone, since a stale variable
+    /// may name an fd that belongs to something else.
     #[cfg(unix)]
     pub fn from_parent() -> Result<Channel, OpenError> {
-        use std::os::fd::{FromRawFd, OwnedFd};
         let invalid = |why: String| OpenError::Os(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
         let value = std::env::var(FD_ENV)
             .map_err(|_| invalid(format!("{FD_ENV} is not set: was this process started with a channel?")))?;
         let fd: i32 = value.trim().parse().map_err(|_| invalid(format!("{FD_ENV}={value:?} is not an fd number")))?;
-        // SAFETY: F_GETFD only inspects the descriptor table entry.
-        if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-            return Err(invalid(format!("{FD_ENV}={fd} is not an open fd in this process")));
+        let channel = Channel::from_borrowed_fd(fd)?;
+        // SAFETY: getppid has no preconditions.
+        channel.watch_peer(unsafe { libc::getppid() } as u32);
+        // SAFETY: the fd was inherited for the channel alone and is now duplicated inside it;
+        // closing our copy keeps later children from inheriting it.
+        unsafe { libc::close(fd) };
+        Ok(channel)
+    }
+
+    /// Attaches as side B to the channel whose segment is the open fd `fd`, which the caller
+    /// keeps (and closes): the channel duplicates it. Fds 0–2 are refused.
+    #[cfg(unix)]
+    pub fn from_borrowed_fd(fd: i32) -> Result<Channel, OpenError> {
+        use std::os::fd::BorrowedFd;
+        let invalid = |why: String| OpenError::Os(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
+        if fd <= 2 {
+            return Err(invalid(format!("fd {fd} is standard input, output or error, not a channel")));
         }
-        // SAFETY: the fd is open (checked above) and was handed to this process for the
-        // channel alone; `from_fd` verifies what it refers to before use.
-        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-        // Later children must not inherit it.
-        // SAFETY: setting FD_CLOEXEC on an fd we own.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        // SAFETY: F_GETFD only inspects the descriptor table entry.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            return Err(invalid(format!("fd {fd} is not an open file descriptor in this process")));
+        }
+        // SAFETY: `fd` is open (checked just above) and only borrowed for the duplication.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let owned = borrowed.try_clone_to_owned().map_err(OpenError::Os)?;
         Channel::from_fd(owned)
+    }
+
+    /// Watches process `pid` as the peer (e.g. the child's pid from `spawn`), instead of the
+    /// pid the peer writes into shared memory, which is untrusted and unknown until it
+    /// attaches: with it, a peer that dies before attaching is noticed too. No effect once a
+    /// peer process is being watched.
+    pub fn watch_peer(&self, pid: u32) {
+        self.sender_shared().watch_peer(pid);
     }
 
     /// A new fd for the channel's segment (close-on-exec), to pass to the peer over a Unix
@@ -206,6 +231,8 @@ impl Channel {
         }
         let fd = self.share_fd()?;
         command.env(FD_ENV, child_fd.to_string());
+        // Note: the caller should `watch_peer(child.id())` after spawning, so that a child that
+        // dies before attaching is noticed.
         // SAFETY: the closure runs in the forked child before exec and calls only dup2 and
         // fcntl, which are async-signal-safe; it allocates nothing. `fd` is moved into the
         // closure, so it stays open as long as `command` does.

@@ -8,9 +8,12 @@
 //!   handshake socket of the Node layer covers that case).
 //! * Windows: `OpenProcess(SYNCHRONIZE)` once, then `WaitForSingleObject(h, 0)`.
 //!
-//! The pid comes from the shared control block, so it is untrusted: a lying peer can only make
-//! us watch the wrong process, which is its own problem. Pid 0 and our own pid are never
-//! reported dead.
+//! The pid should come from a trusted source: the parent's `spawn` result, or `getppid()` in a
+//! child started with the channel (`PeerWatch::bind`). Otherwise the pid the peer writes into
+//! the control block is used, which is untrusted (a lying peer can only make us watch the
+//! wrong process) and 0 until the peer attaches — so without a bound pid, a peer that dies
+//! before attaching is not noticed (callers with a deadline still return). Pid 0 and our own
+//! pid are never reported dead.
 
 use std::sync::OnceLock;
 
@@ -24,18 +27,30 @@ impl PeerWatch {
         PeerWatch { watched: OnceLock::new() }
     }
 
-    /// Whether the process `pid` (as read from the control block) has exited.
-    pub(crate) fn is_dead(&self, pid: u32) -> bool {
-        if pid == 0 || pid == std::process::id() || pid > i32::MAX as u32 {
-            return false;
+    /// Watches `pid` from now on (a trusted pid); no effect if a process is already watched.
+    pub(crate) fn bind(&self, pid: u32) {
+        if plausible(pid) {
+            let _ = self.watched.set((pid, imp::Handle::open(pid)));
         }
-        let (watched_pid, handle) = self.watched.get_or_init(|| (pid, imp::Handle::open(pid)));
-        if *watched_pid != pid {
-            // The peer rewrote its pid: keep watching the process we bound to.
+    }
+
+    /// Whether the watched process has exited; binds to `pid` (as read from the control
+    /// block) if none is watched yet.
+    pub(crate) fn is_dead(&self, pid: u32) -> bool {
+        if let Some((watched_pid, handle)) = self.watched.get() {
             return imp::has_exited(*watched_pid, handle);
         }
-        imp::has_exited(pid, handle)
+        if !plausible(pid) {
+            return false;
+        }
+        // A concurrent `bind` may win: then its process is the one watched.
+        let (watched_pid, handle) = self.watched.get_or_init(|| (pid, imp::Handle::open(pid)));
+        imp::has_exited(*watched_pid, handle)
     }
+}
+
+fn plausible(pid: u32) -> bool {
+    pid != 0 && pid != std::process::id() && pid <= i32::MAX as u32
 }
 
 #[cfg(target_os = "linux")]

@@ -189,6 +189,13 @@ impl Shared {
         }
     }
 
+    /// Watches process `pid` as the peer from now on, instead of the pid the peer writes into
+    /// the control block (which is untrusted, and 0 until it attaches). No effect if a pid is
+    /// already being watched.
+    pub(crate) fn watch_peer(&self, pid: u32) {
+        self.peer_watch.bind(pid);
+    }
+
     /// Whether the peer's process has exited (a system call: slow path only). Once it says
     /// yes, [`peer_found_dead`](Self::peer_found_dead) stays true.
     pub(crate) fn peer_is_dead(&self) -> bool {
@@ -249,8 +256,8 @@ impl Shared {
         self.control.state(self.side).store(CLOSED, Ordering::Release);
         for side in [self.side.peer(), self.side] {
             // Best effort: a failed wake only delays a waiter until its liveness slice.
-            let _ = shmring_wait::wake_all(&self.data_word(side));
-            let _ = shmring_wait::wake_all(&self.room_word(side));
+            let _ = shmring_wait::interrupt(&self.data_word(side));
+            let _ = shmring_wait::interrupt(&self.room_word(side));
         }
     }
 }

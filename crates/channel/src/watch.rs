@@ -145,7 +145,7 @@ fn cancel(flag: &AtomicBool, word: &shmring_wait::Word<'_>) {
     // ORDERING: Relaxed; see `watch`.
     flag.store(true, Ordering::Relaxed);
     // Best effort: a waiter that misses this wake still sees the flag within a liveness slice.
-    let _ = shmring_wait::wake_all(word);
+    let _ = shmring_wait::interrupt(word);
 }
 
 impl std::fmt::Debug for DataWatch {

@@ -214,6 +214,22 @@ pub fn notify(word: &Word<'_>) -> io::Result<bool> {
     Ok(true)
 }
 
+/// Wakes the waiter on `word` whether or not it announced [`PARKED`]: for conditions that
+/// are not published through a Release store the waiter's `ready()` pairs with (closing,
+/// cancelling). Call it after setting the condition.
+///
+/// Resets the word to [`AWAKE`] first, so a waiter that re-checked `ready()` just before the
+/// condition was set, and is about to sleep on `PARKED`, finds the word changed and returns
+/// at once instead of sleeping until its deadline.
+pub fn interrupt(word: &Word<'_>) -> io::Result<()> {
+    // ORDERING: SeqCst fence orders the caller's condition store before the swap; pairs with
+    // the SeqCst fence in `park` (as in `notify`).
+    fence(SeqCst);
+    // ORDERING: Relaxed RMW after the fence; the value change is what the futex compares.
+    word.value().swap(AWAKE, Relaxed);
+    wake_all(word)
+}
+
 /// Waiter side: returns when `ready()` is true ([`ParkResult::Ready`]) or `deadline` passed
 /// ([`ParkResult::TimedOut`], after one last `ready()` check).
 ///
