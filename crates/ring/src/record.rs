@@ -61,8 +61,8 @@ pub enum Parsed {
 
 /// Validates a header word read at data offset `pos` when `available` bytes are published
 /// from `pos` on. Returns `None` for anything a correct producer never writes: an unknown tag,
-/// a record that would cross the end of the data area, or one that extends past the
-/// published tail.
+/// a record longer than `max_payload_len`, one that would cross the end of the data area, or
+/// one that extends past the published tail.
 #[inline]
 pub fn parse(word: u64, pos: usize, available: usize, capacity: usize) -> Option<Parsed> {
     debug_assert!(pos < capacity && pos % RECORD_ALIGN == 0 && available >= RECORD_HEADER_LEN);
@@ -72,7 +72,9 @@ pub fn parse(word: u64, pos: usize, available: usize, capacity: usize) -> Option
     if tag == TAG_PAD {
         return (contiguous <= available).then_some(Parsed::Pad { skip: contiguous });
     }
-    if tag != TAG_RECORD || len > capacity {
+    // A correct producer never writes a record larger than `max_payload_len`: a larger one
+    // would be memory-safe but could never be received into a buffer sized by that limit.
+    if tag != TAG_RECORD || len > max_payload_len(capacity) {
         return None;
     }
     let footprint = footprint(len);
@@ -97,6 +99,8 @@ mod tests {
         assert_eq!(parse(record_header(9), 0, 16, 64), None);
         assert_eq!(parse(record_header(9), 48, 64, 64), None);
         assert_eq!(parse(record_header(u32::MAX), 0, 64, 64), None);
+        assert_eq!(parse(record_header(25), 0, 64, 64), None, "larger than capacity/2 - 8");
+        assert_eq!(parse(record_header(24), 0, 64, 64), Some(Parsed::Record { len: 24, footprint: 32 }));
         assert_eq!(parse(PAD_HEADER, 48, 8, 64), None);
         assert_eq!(parse(record_header(9), 0, 24, 64), Some(Parsed::Record { len: 9, footprint: 24 }));
         assert_eq!(parse(PAD_HEADER, 48, 16, 64), Some(Parsed::Pad { skip: 16 }));

@@ -1,0 +1,64 @@
+//! Fuzzes `shmring_ring::record::parse`, the single place a peer-written record header
+//! becomes a trusted value.
+//!
+//! The input supplies an arbitrary header word and the consumer's view (read position,
+//! published bytes, capacity), shaped into the preconditions the consumer guarantees:
+//! a valid capacity (power of two in `MIN_CAPACITY..=MAX_CAPACITY`), an 8-aligned
+//! `pos < capacity`, and `RECORD_HEADER_LEN <= available <= capacity`. Then:
+//! * `parse` never panics (debug assertions and overflow checks are on under `cargo fuzz -a`);
+//! * a `Record` fits the contiguous space up to the end of the data area and the published
+//!   bytes, and its footprint is the framing of its length;
+//! * a `Pad` skips exactly to the end of the data area, and only when those bytes are published;
+//! * the result equals an independent reference model written from `record.rs`'s module doc.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use shmring_ring::layout::{MAX_CAPACITY, MIN_CAPACITY};
+use shmring_ring::record::{self, Parsed, RECORD_ALIGN, RECORD_HEADER_LEN, TAG_PAD, TAG_RECORD};
+
+/// The framing rules restated in 128-bit arithmetic (no overflow possible), without reusing
+/// any helper of the crate under test.
+fn reference(word: u64, pos: u128, available: u128, capacity: u128) -> Option<Parsed> {
+    let tag = (word >> 32) as u32;
+    let len = u128::from(word as u32);
+    let contiguous = capacity - pos;
+    if tag == TAG_PAD {
+        return (contiguous <= available).then_some(Parsed::Pad { skip: contiguous as usize });
+    }
+    if tag != TAG_RECORD {
+        return None;
+    }
+    let footprint = 8 + len.div_ceil(8) * 8;
+    (footprint <= contiguous && footprint <= available)
+        .then_some(Parsed::Record { len: len as usize, footprint: footprint as usize })
+}
+
+fuzz_target!(|input: (u64, u64, u64, u8)| {
+    let (word, raw_pos, raw_available, raw_exponent) = input;
+    let (min_exp, max_exp) = (MIN_CAPACITY.trailing_zeros(), MAX_CAPACITY.trailing_zeros());
+    let capacity = 1usize << (min_exp + u32::from(raw_exponent) % (max_exp - min_exp + 1));
+    let pos = (raw_pos as usize % capacity) & !(RECORD_ALIGN - 1);
+    let available = RECORD_HEADER_LEN + raw_available as usize % (capacity - RECORD_HEADER_LEN + 1);
+
+    let parsed = record::parse(word, pos, available, capacity);
+    match parsed {
+        Some(Parsed::Record { len, footprint }) => {
+            assert_eq!((word >> 32) as u32, TAG_RECORD, "a record needs the record tag");
+            assert_eq!(len, word as u32 as usize, "len is the header's low 32 bits");
+            assert_eq!(footprint, record::footprint(len), "footprint is the framing of len");
+            assert_eq!(footprint % RECORD_ALIGN, 0, "footprint keeps the next record aligned");
+            assert!(footprint >= RECORD_HEADER_LEN + len, "footprint covers header and payload");
+            assert!(footprint <= capacity - pos, "record crosses the end of the data area");
+            assert!(footprint <= available, "record extends past the published tail");
+            assert!(pos + RECORD_HEADER_LEN + len <= capacity, "payload leaves the data area");
+        }
+        Some(Parsed::Pad { skip }) => {
+            assert_eq!((word >> 32) as u32, TAG_PAD, "a pad needs the pad tag");
+            assert_eq!(skip, capacity - pos, "a pad skips to the start of the data area");
+            assert!(skip <= available, "a pad skips past the published tail");
+            assert!(skip > 0 && (pos + skip).is_multiple_of(capacity));
+        }
+        None => {}
+    }
+    assert_eq!(parsed, reference(word, pos as u128, available as u128, capacity as u128));
+});
