@@ -3,7 +3,8 @@
 //!
 //! * Linux: a `pidfd` (`pidfd_open(2)`, 5.3+) opened the first time the peer's pid is known and
 //!   polled for readability (readable = exited). Holding the pidfd makes pid reuse harmless.
-//!   Without pidfd support, `kill(pid, 0)` and `ESRCH`.
+//!   Without pidfd support (old kernels, some sandboxes, valgrind), `kill(pid, 0)` and `ESRCH`,
+//!   or a zombie state in `/proc/<pid>/stat` (an exited child not yet reaped).
 //! * Other Unix: `kill(pid, 0)` and `ESRCH` (a reused pid after death reads as alive: the
 //!   handshake socket of the Node layer covers that case).
 //! * Windows: `OpenProcess(SYNCHRONIZE)` once, then `WaitForSingleObject(h, 0)`.
@@ -82,7 +83,7 @@ mod imp {
     pub(super) fn has_exited(pid: u32, handle: &Handle) -> bool {
         match handle {
             Handle::Gone => true,
-            Handle::Kill => super::kill_says_gone(pid),
+            Handle::Kill => super::kill_says_gone(pid) || super::is_zombie(pid),
             Handle::Pidfd(fd) => {
                 use std::os::fd::AsRawFd;
                 let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
@@ -92,6 +93,15 @@ mod imp {
             }
         }
     }
+}
+
+/// Without pidfd, `kill(pid, 0)` still succeeds for an exited child its parent has not
+/// reaped yet; `/proc/<pid>/stat` says `Z` (zombie) or `X` (dead) for it.
+#[cfg(target_os = "linux")]
+fn is_zombie(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // The command name in parentheses may contain anything; the state follows the last ')'.
+    stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X'))
 }
 
 #[cfg(all(unix, not(target_os = "linux")))]
