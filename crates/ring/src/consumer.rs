@@ -5,13 +5,18 @@
 //! cached value says the ring is empty. A refreshed tail is validated
 //! (`old tail <= tail <= released head + capacity`, 8-aligned), and every record header is
 //! read once and checked by [`record::parse`](crate::record::parse) before its length is used.
+//!
+//! Counter arithmetic cannot overflow: `head` only grows by a validated pad skip or record
+//! footprint, each at most `tail - head`, so `head <= tail`; `tail` is peer-written and checked
+//! against `released + capacity` with a saturating sum (see `refresh_tail`).
 
 use crate::error::{AttachError, Corrupt, PopError};
 use crate::record::{self, Parsed, RECORD_HEADER_LEN};
 use crate::region::{Ordering, Region};
 use crate::ring;
 
-/// The reading end of a ring. One per ring; `Send`, not `Sync`.
+/// The reading end of a ring. One per ring; `Send` and `Sync`, but every method that reads or
+/// moves the cursor takes `&mut self`, so a shared reference cannot race it.
 pub struct Consumer {
     region: Region,
     capacity: usize,
@@ -42,6 +47,8 @@ impl Consumer {
     /// # Safety
     /// No other `Consumer` for the same ring may exist in this process.
     pub unsafe fn attach(region: Region) -> Result<Consumer, AttachError> {
+        // Establishes what every method relies on: `region.len() >= total_len(capacity)`, and
+        // counters `head <= tail <= head + capacity`, 8-aligned, below `COUNTER_LIMIT`.
         let (capacity, head, tail) = ring::attach_counters(&region)?;
         Ok(Consumer { region, capacity, head, released: head, tail, found: None, corrupt: false })
     }
@@ -99,6 +106,7 @@ impl Consumer {
     #[inline]
     pub fn consume(&mut self) {
         if let Some((_, _, footprint)) = self.found.take() {
+            // No overflow: `record::parse` checked `footprint <= tail - head`.
             self.head += footprint as u64;
         }
     }
@@ -111,9 +119,10 @@ impl Consumer {
             return false;
         }
         self.released = self.head;
+        // SAFETY: `attach` verified `region.len() >= total_len(capacity) > HEADER_LEN`.
         // ORDERING: Release orders our reads of the released records before the producer's
         // reuse of their space; pairs with the Acquire load in `Producer::refresh_head`.
-        self.region.head().store(self.head, Ordering::Release);
+        unsafe { self.region.head() }.store(self.head, Ordering::Release);
         true
     }
 
@@ -170,6 +179,12 @@ impl Consumer {
     }
 
     /// Locates the next data record, skipping pad markers. Returns `(payload offset, len, footprint)`.
+    ///
+    /// When it skipped a pad and then found the ring empty, it releases the pad (one `head`
+    /// store), unless records consumed earlier still wait for the caller's `publish` (which
+    /// then releases the pad with them). Without this, a pad that is the last thing published
+    /// (e.g. from an abandoned `WriteSlot`) would stay unreleased, and `has_unreleased` would
+    /// report data that never comes.
     #[inline]
     fn next_record(&mut self) -> Result<Option<(usize, usize, usize)>, Corrupt> {
         if self.corrupt {
@@ -178,10 +193,14 @@ impl Consumer {
         if let Some(found) = self.found {
             return Ok(Some(found));
         }
+        let start = self.head;
         loop {
             if self.head == self.tail {
                 self.refresh_tail()?;
                 if self.head == self.tail {
+                    if self.head != start && self.released == start {
+                        self.publish();
+                    }
                     return Ok(None);
                 }
             }
@@ -193,6 +212,7 @@ impl Consumer {
                     self.found = Some(found);
                     return Ok(Some(found));
                 }
+                // No overflow: `record::parse` checked `skip <= available = tail - head`.
                 Some(Parsed::Pad { skip }) => self.head += skip as u64,
                 None => return Err(self.poison()),
             }
@@ -202,14 +222,19 @@ impl Consumer {
     #[inline]
     fn advance(&mut self, footprint: usize) {
         self.found = None;
+        // No overflow: `record::parse` checked `footprint <= tail - head`.
         self.head += footprint as u64;
     }
 
     fn refresh_tail(&mut self) -> Result<(), Corrupt> {
         // ORDERING: Acquire pairs with the Release store of `tail` in `Producer::publish`, so
         // the record headers and payloads below the new tail are visible to our reads.
-        let tail = self.region.tail().load(Ordering::Acquire);
-        if tail < self.tail || tail > self.released + self.capacity as u64 || tail % 8 != 0 {
+        // SAFETY: `attach` verified `region.len() >= total_len(capacity) > HEADER_LEN`.
+        let tail = unsafe { self.region.tail() }.load(Ordering::Acquire);
+        // Saturating: near `u64::MAX` (a peer can race the counters there, one capacity per
+        // release) the true bound `released + capacity` exceeds every `u64`, so `u64::MAX` is
+        // an exact stand-in, not a weaker check.
+        if tail < self.tail || tail > self.released.saturating_add(self.capacity as u64) || tail % 8 != 0 {
             return Err(self.poison());
         }
         self.tail = tail;
@@ -284,5 +309,43 @@ impl<'a> Record<'a> {
 impl std::fmt::Debug for Record<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Record").field("len", &self.len).finish()
+    }
+}
+
+/// States near the end of the counter space, unreachable through the public API within a test
+/// (attach refuses counters at or beyond `COUNTER_LIMIT`), built field by field.
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::layout::total_len;
+    use crate::record::{footprint, record_header};
+
+    #[test]
+    fn a_consumer_near_the_end_of_the_counter_space_reads_on_without_overflowing() {
+        let capacity = 64;
+        let region = Region::heap(total_len(capacity));
+        crate::init(&region, capacity).unwrap();
+        let top = !7u64; // `u64::MAX` rounded down to a multiple of 8
+        let start = top - 24;
+        let mut consumer = Consumer {
+            region: region.clone(),
+            capacity,
+            head: start,
+            released: start,
+            tail: start,
+            found: None,
+            corrupt: false,
+        };
+        // A peer-published 9-byte record (footprint 24) that ends exactly at the last 8-aligned
+        // counter value: `released + capacity` is past `u64::MAX`.
+        let pos = start as usize & (capacity - 1);
+        region.store_word(pos, record_header(9));
+        region.copy_in(pos + RECORD_HEADER_LEN, &[7; 9]);
+        assert_eq!(footprint(9) as u64, top - start);
+        // SAFETY: the region holds a whole ring (`init` succeeded above).
+        unsafe { region.tail() }.store(top, Ordering::Release);
+        assert_eq!(consumer.pop(), Ok(Some(vec![7; 9])));
+        assert_eq!(consumer.pop(), Ok(None));
+        assert_eq!(consumer.used_len(), Ok(0));
     }
 }

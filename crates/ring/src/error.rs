@@ -24,7 +24,9 @@ pub enum AttachError {
         /// Version this code speaks.
         expected: u32,
     },
-    /// The counters in the header are inconsistent (`head <= tail <= head + capacity` fails).
+    /// The counters in the header are inconsistent (`head <= tail <= head + capacity` fails,
+    /// one is not a multiple of 8, or `tail` is at or beyond
+    /// [`COUNTER_LIMIT`](crate::layout::COUNTER_LIMIT) = 2^62).
     Corrupt,
 }
 
@@ -57,7 +59,8 @@ pub enum PushError {
         /// Largest payload this ring accepts.
         max: usize,
     },
-    /// The consumer's counter is impossible; the ring is unusable.
+    /// The consumer's counter is impossible (or, after 2^64 bytes, the ring's byte counter is
+    /// used up); the ring is unusable.
     Corrupt,
 }
 

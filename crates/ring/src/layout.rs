@@ -6,9 +6,9 @@
 //! 4       4         creator      version  = RING_VERSION
 //! 8       8         creator      capacity = data bytes, a power of two in MIN_CAPACITY..=MAX_CAPACITY (32 B..4 GiB)
 //! 16      112       -            reserved, zero
-//! 128     8         producer     tail: u64, monotonic byte counter of published data (own 128-byte line)
+//! 128     8         producer     tail: u64, monotonic byte counter of published data (own 128-byte line; < COUNTER_LIMIT at attach)
 //! 136     120       -            reserved, zero
-//! 256     8         consumer     head: u64, monotonic byte counter of released data (own 128-byte line)
+//! 256     8         consumer     head: u64, monotonic byte counter of released data (own 128-byte line; < COUNTER_LIMIT at attach)
 //! 264     120       -            reserved, zero
 //! 384     capacity  both         records (see `record.rs`)
 //! ```
@@ -33,6 +33,12 @@ pub const MIN_CAPACITY: usize = 32;
 /// header) must fit the 32-bit length of a record header, and counter sums stay far from
 /// overflow.
 pub const MAX_CAPACITY: usize = 1 << 32;
+/// Counters found at attach must be below this (2^62), or the ring is `Corrupt`. A live ring
+/// still has 3 * 2^62 bytes (about 44 years at 10 GB/s) of counter space left before a `u64`
+/// could overflow; the ends' arithmetic on counters is overflow-free beyond that too (checked
+/// or bounded by a validated counter), so even a peer that races a counter towards `u64::MAX`
+/// gets `Corrupt` or "full/empty", never a panic.
+pub const COUNTER_LIMIT: u64 = 1 << 62;
 /// Alignment the region must have (a cache-line pair).
 pub const REGION_ALIGN: usize = 128;
 

@@ -3,13 +3,18 @@
 //! The producer owns `tail` (it never reads the shared copy back) and caches the consumer's
 //! `head`, refreshing it only when the cached value says the ring is too full. Every refreshed
 //! head is validated (`old head <= head <= published tail`, 8-aligned) before it is used.
+//!
+//! Counter arithmetic cannot overflow: `head <= tail` always, and `reserve_at` checks that
+//! `tail + needed` fits a `u64` before it moves `tail` (the pad and the record together never
+//! add more than `needed`).
 
 use crate::error::{AttachError, Corrupt, PushError};
 use crate::record::{footprint, max_payload_len, record_header, PAD_HEADER, RECORD_HEADER_LEN};
 use crate::region::{Ordering, Region};
 use crate::ring;
 
-/// The writing end of a ring. One per ring; `Send`, not `Sync`.
+/// The writing end of a ring. One per ring; `Send` and `Sync`, but every method that writes or
+/// moves the cursor takes `&mut self`, so a shared reference cannot race it.
 pub struct Producer {
     region: Region,
     capacity: usize,
@@ -32,6 +37,8 @@ impl Producer {
     /// process would race on the data area). A producer in another process is tolerated only
     /// in the sense that it cannot make us misbehave: it just corrupts the ring.
     pub unsafe fn attach(region: Region) -> Result<Producer, AttachError> {
+        // Establishes what every method relies on: `region.len() >= total_len(capacity)`, and
+        // counters `head <= tail <= head + capacity`, 8-aligned, below `COUNTER_LIMIT`.
         let (capacity, head, tail) = ring::attach_counters(&region)?;
         Ok(Producer {
             region,
@@ -129,9 +136,10 @@ impl Producer {
         let order = if self.weak_publish { Ordering::Relaxed } else { Ordering::Release };
         #[cfg(not(loom))]
         let order = Ordering::Release;
+        // SAFETY: `attach` verified `region.len() >= total_len(capacity) > HEADER_LEN`.
         // ORDERING: Release publishes the record headers and payloads written before it; pairs
         // with the Acquire load of `tail` in `Consumer::refresh_tail`.
-        self.region.tail().store(self.tail, order);
+        unsafe { self.region.tail() }.store(self.tail, order);
         true
     }
 
@@ -157,6 +165,14 @@ impl Producer {
         let pos = self.tail as usize & (self.capacity - 1);
         let contiguous = self.capacity - pos;
         let needed = if footprint <= contiguous { footprint } else { contiguous + footprint };
+        // The counter space is finite: `tail` starts below 2^62 (`COUNTER_LIMIT`) and cannot
+        // pass `u64::MAX`. Decades away at real rates, but an app committing empty 2 GiB
+        // records while a consumer releases them at once gets there in minutes, so it is
+        // checked, not assumed: this makes the `tail +=` below (at most `needed` in all) safe.
+        if self.tail.checked_add(needed as u64).is_none() {
+            self.corrupt = true;
+            return Err(PushError::Corrupt);
+        }
         if self.free() < needed {
             self.refresh_head()?;
             if self.free() < needed {
@@ -167,6 +183,7 @@ impl Producer {
             return Ok(pos);
         }
         self.region.store_word(pos, PAD_HEADER);
+        // No overflow: `contiguous` is part of `needed`, checked above.
         self.tail += contiguous as u64;
         Ok(0)
     }
@@ -181,13 +198,15 @@ impl Producer {
         // `len <= max_payload_len(capacity) <= 2^31 - 8` (capacity <= MAX_CAPACITY = 2^32) was
         // checked in `reserve_at`, so the cast is lossless.
         self.region.store_word(pos, record_header(len as u32));
+        // No overflow: `reserve_at` checked `tail + needed` fits, and `footprint(len) <= needed`.
         self.tail += footprint(len) as u64;
     }
 
     fn refresh_head(&mut self) -> Result<(), Corrupt> {
         // ORDERING: Acquire pairs with the Release store of `head` in `Consumer::publish`: the
         // consumer's reads of the space we are about to reuse happened before.
-        let head = self.region.head().load(Ordering::Acquire);
+        // SAFETY: `attach` verified `region.len() >= total_len(capacity) > HEADER_LEN`.
+        let head = unsafe { self.region.head() }.load(Ordering::Acquire);
         if head < self.head || head > self.published || head % 8 != 0 {
             self.corrupt = true;
             return Err(Corrupt);
@@ -274,5 +293,28 @@ impl WriteSlot<'_> {
     /// Writes the record header without publishing; see [`Producer::publish`].
     pub fn stage(self) {
         self.producer.finish_record(self.pos, self.len);
+    }
+}
+
+/// States near the end of the counter space, unreachable through the public API within a test
+/// (attach refuses counters at or beyond `COUNTER_LIMIT`), built field by field.
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::layout::total_len;
+
+    #[test]
+    fn a_producer_at_the_end_of_the_counter_space_reports_corrupt_instead_of_overflowing() {
+        let capacity = 64;
+        let region = Region::heap(total_len(capacity));
+        crate::init(&region, capacity).unwrap();
+        let start = !7u64 - 16; // `!7` is `u64::MAX` rounded down to a multiple of 8
+                                // SAFETY: the region holds a whole ring (`init` succeeded above).
+        unsafe { region.head() }.store(start, Ordering::Release);
+        let mut producer = Producer { region, capacity, tail: start, published: start, head: start, corrupt: false };
+        producer.push(&[1; 8]).unwrap(); // 16 bytes: `tail` is now the last 8-aligned `u64`
+        assert_eq!(producer.push(&[]), Err(PushError::Corrupt));
+        assert!(producer.is_corrupt());
+        assert_eq!(producer.used_len(), Ok(16));
     }
 }

@@ -60,6 +60,11 @@ impl Region {
     }
 
     /// A zeroed heap allocation of `len` bytes, 128-aligned; for rings inside one process and tests.
+    ///
+    /// Any `len` is accepted, like [`new`](Self::new): a region too short for a ring is refused
+    /// by [`init`](crate::init) and attach (`RegionTooSmall`), and one shorter than the ring
+    /// header reads as "no ring" to [`has_unreleased`](crate::has_unreleased) and
+    /// [`released`](crate::released). Every header access checks the length first.
     pub fn heap(len: usize) -> Region {
         struct Heap(NonNull<u8>, std::alloc::Layout);
         // SAFETY: the allocation is plain memory with no thread affinity.
@@ -96,10 +101,15 @@ impl Region {
         self.base
     }
 
-    fn atomic_u64(&self, offset: usize) -> &AtomicU64 {
+    /// The atomic word at byte `offset` of the region.
+    ///
+    /// # Safety
+    /// `offset % 8 == 0` and `offset + 8 <= self.len()`. Not checked in release builds: the
+    /// callers pass fixed header offsets after checking `len() >= HEADER_LEN`.
+    unsafe fn atomic_u64(&self, offset: usize) -> &AtomicU64 {
         debug_assert!(offset % 8 == 0 && offset + 8 <= self.len);
-        // SAFETY: `offset + 8 <= len` for the fixed header offsets used here (attach and init
-        // check `len >= HEADER_LEN` first), so the pointer stays inside the region.
+        // SAFETY: `offset + 8 <= len` (this function's contract), so the pointer stays inside
+        // the region.
         let ptr = unsafe { self.base.as_ptr().add(offset) };
         // SAFETY: `base` is 128-aligned (`new`'s contract) so `ptr` is 8-aligned, and `new`'s
         // contract keeps the memory valid for `&self`. Every access to these words, from either
@@ -108,25 +118,42 @@ impl Region {
         unsafe { &*ptr.cast::<AtomicU64>() }
     }
 
-    pub(crate) fn tail(&self) -> &AtomicU64 {
-        self.atomic_u64(TAIL_OFFSET)
+    /// The producer's `tail` counter.
+    ///
+    /// # Safety
+    /// `self.len() >= HEADER_LEN`.
+    pub(crate) unsafe fn tail(&self) -> &AtomicU64 {
+        // SAFETY: `TAIL_OFFSET` is 8-aligned and `TAIL_OFFSET + 8 <= HEADER_LEN <= len` (layout
+        // asserts; the caller's contract).
+        unsafe { self.atomic_u64(TAIL_OFFSET) }
     }
 
-    pub(crate) fn head(&self) -> &AtomicU64 {
-        self.atomic_u64(HEAD_OFFSET)
+    /// The consumer's `head` counter.
+    ///
+    /// # Safety
+    /// `self.len() >= HEADER_LEN`.
+    pub(crate) unsafe fn head(&self) -> &AtomicU64 {
+        // SAFETY: `HEAD_OFFSET` is 8-aligned and `HEAD_OFFSET + 8 <= HEADER_LEN <= len` (layout
+        // asserts; the caller's contract).
+        unsafe { self.atomic_u64(HEAD_OFFSET) }
     }
 
     /// Atomic word at byte offset `offset` of the header (magic, capacity).
-    pub(crate) fn header_word(&self, offset: usize) -> &AtomicU64 {
-        self.atomic_u64(offset)
+    ///
+    /// # Safety
+    /// `self.len() >= HEADER_LEN`, and `offset` is 8-aligned with `offset + 8 <= HEADER_LEN`.
+    pub(crate) unsafe fn header_word(&self, offset: usize) -> &AtomicU64 {
+        // SAFETY: `offset + 8 <= HEADER_LEN <= len` and alignment: the caller's contract.
+        unsafe { self.atomic_u64(offset) }
     }
 
     /// Pointer to byte `pos` of the data area.
     #[inline]
     pub(crate) fn data_ptr(&self, pos: usize) -> *mut u8 {
         debug_assert!(HEADER_LEN + pos <= self.len);
-        // SAFETY: callers pass `pos <= capacity`, and `check_region` verified
-        // `HEADER_LEN + capacity <= len`, so the result stays within (or one past) the region.
+        // SAFETY: callers pass `pos <= capacity`, and `check_len` in `ring::attach_counters`
+        // verified `HEADER_LEN + capacity <= len`, so the result stays within (or one past)
+        // the region.
         unsafe { self.base.as_ptr().add(HEADER_LEN + pos) }
     }
 
@@ -197,13 +224,25 @@ impl Region {
     pub fn is_empty(&self) -> bool {
         false
     }
-    pub(crate) fn tail(&self) -> &AtomicU64 {
+    /// As the non-loom `tail`; `unsafe` only to keep the call sites identical.
+    ///
+    /// # Safety
+    /// None here (bounds-checked indexing).
+    pub(crate) unsafe fn tail(&self) -> &AtomicU64 {
         &self.inner.header[TAIL_OFFSET / 8]
     }
-    pub(crate) fn head(&self) -> &AtomicU64 {
+    /// As the non-loom `head`.
+    ///
+    /// # Safety
+    /// None here (bounds-checked indexing).
+    pub(crate) unsafe fn head(&self) -> &AtomicU64 {
         &self.inner.header[HEAD_OFFSET / 8]
     }
-    pub(crate) fn header_word(&self, offset: usize) -> &AtomicU64 {
+    /// As the non-loom `header_word`.
+    ///
+    /// # Safety
+    /// None here (bounds-checked indexing).
+    pub(crate) unsafe fn header_word(&self, offset: usize) -> &AtomicU64 {
         &self.inner.header[offset / 8]
     }
     pub(crate) fn load_word(&self, pos: usize) -> u64 {

@@ -1,7 +1,7 @@
 //! Creating a ring in a region and reading its header once at attach.
 
 use crate::error::AttachError;
-use crate::layout::{is_valid_capacity, total_len, HEADER_LEN, RING_MAGIC, RING_VERSION};
+use crate::layout::{is_valid_capacity, total_len, COUNTER_LIMIT, HEADER_LEN, RING_MAGIC, RING_VERSION};
 use crate::region::{Ordering, Region};
 use crate::{Consumer, Producer};
 
@@ -13,12 +13,16 @@ pub fn init(region: &Region, capacity: usize) -> Result<(), AttachError> {
         return Err(AttachError::InvalidCapacity(capacity as u64));
     }
     check_len(region, total_len(capacity))?;
+    // SAFETY: for all four accesses, `check_len` above verified
+    // `len >= total_len(capacity) > HEADER_LEN`; offsets 0 and 8 are aligned header words.
     // ORDERING: Relaxed throughout; the region is handed to the other side by a later
     // synchronising operation (segment publish, fd passing), which orders these stores.
-    region.header_word(8).store(capacity as u64, Ordering::Relaxed);
-    region.tail().store(0, Ordering::Relaxed);
-    region.head().store(0, Ordering::Relaxed);
-    region.header_word(0).store(u64::from(RING_VERSION) << 32 | u64::from(RING_MAGIC), Ordering::Relaxed);
+    unsafe {
+        region.header_word(8).store(capacity as u64, Ordering::Relaxed);
+        region.tail().store(0, Ordering::Relaxed);
+        region.head().store(0, Ordering::Relaxed);
+        region.header_word(0).store(u64::from(RING_VERSION) << 32 | u64::from(RING_MAGIC), Ordering::Relaxed);
+    }
     Ok(())
 }
 
@@ -44,11 +48,14 @@ pub fn with_capacity(capacity: usize) -> (Producer, Consumer) {
     (producer.expect("fresh ring"), consumer.expect("fresh ring"))
 }
 
-/// Reads and validates the header once: returns `(capacity, head, tail)`.
+/// Reads and validates the header once: returns `(capacity, head, tail)`, with
+/// `len >= total_len(capacity)`, `head <= tail <= head + capacity`, both 8-aligned and below
+/// [`COUNTER_LIMIT`].
 pub(crate) fn attach_counters(region: &Region) -> Result<(usize, u64, u64), AttachError> {
     check_len(region, HEADER_LEN)?;
+    // SAFETY: `check_len` just verified `len >= HEADER_LEN`; offset 0 is an aligned header word.
     // ORDERING: Relaxed; attach happens after the region was handed over (see `init`).
-    let id = region.header_word(0).load(Ordering::Relaxed);
+    let id = unsafe { region.header_word(0) }.load(Ordering::Relaxed);
     let (magic, version) = (id as u32, (id >> 32) as u32);
     if magic != RING_MAGIC {
         return Err(AttachError::BadMagic(magic));
@@ -56,17 +63,24 @@ pub(crate) fn attach_counters(region: &Region) -> Result<(usize, u64, u64), Atta
     if version != RING_VERSION {
         return Err(AttachError::VersionMismatch { found: version, expected: RING_VERSION });
     }
-    let capacity = region.header_word(8).load(Ordering::Relaxed);
+    // SAFETY: as above (`len >= HEADER_LEN`); offset 8 is an aligned header word.
+    // ORDERING: Relaxed, as above.
+    let capacity = unsafe { region.header_word(8) }.load(Ordering::Relaxed);
     if !usize::try_from(capacity).is_ok_and(is_valid_capacity) {
         return Err(AttachError::InvalidCapacity(capacity));
     }
     let capacity = capacity as usize;
     check_len(region, total_len(capacity))?;
+    // SAFETY: `check_len` verified `len >= HEADER_LEN` at the top.
     // ORDERING: Acquire pairs with the Release stores in `Producer::publish`/`Consumer::publish`
     // for a ring that was in use before this attach.
-    let head = region.head().load(Ordering::Acquire);
-    let tail = region.tail().load(Ordering::Acquire);
-    if head > tail || tail - head > capacity as u64 || head % 8 != 0 || tail % 8 != 0 {
+    let head = unsafe { region.head() }.load(Ordering::Acquire);
+    // SAFETY: as above.
+    // ORDERING: Acquire, as for `head`.
+    let tail = unsafe { region.tail() }.load(Ordering::Acquire);
+    // Peer-written values: `head <= tail` makes `tail - head` exact, and `tail < COUNTER_LIMIT`
+    // keeps every later sum of a counter and a capacity far from `u64::MAX`.
+    if head > tail || tail >= COUNTER_LIMIT || tail - head > capacity as u64 || head % 8 != 0 || tail % 8 != 0 {
         return Err(AttachError::Corrupt);
     }
     Ok((capacity, head, tail))
@@ -83,16 +97,27 @@ fn check_len(region: &Region, needed: usize) -> Result<(), AttachError> {
 ///
 /// A read-only look for a thread that watches a ring it does not consume (to decide whether
 /// to wake the consumer's thread). It may say yes for a ring that holds only a pad marker or
-/// records consumed but not yet released; the consumer then finds less than promised.
+/// records consumed but not yet released; the consumer then finds less than promised (and a
+/// consumer that finds the ring empty after skipping a pad releases the pad, so a pad alone
+/// does not keep this `true`). A region too small for a ring header holds no ring: `false`.
 pub fn has_unreleased(region: &Region) -> bool {
+    if region.len() < HEADER_LEN {
+        return false;
+    }
+    // SAFETY: both accesses: `len >= HEADER_LEN` was checked just above.
     // ORDERING: Acquire pairs with the Release store in `Producer::publish`; the head is the
     // consumer's own (Relaxed: this is a hint, the consumer revalidates everything).
-    region.tail().load(Ordering::Acquire) != region.head().load(Ordering::Relaxed)
+    unsafe { region.tail().load(Ordering::Acquire) != region.head().load(Ordering::Relaxed) }
 }
 
 /// The consumer's released-bytes counter, for a thread that watches for room in a ring it
-/// does not produce into: room appeared when this value moved.
+/// does not produce into: room appeared when this value moved. A region too small for a ring
+/// header holds no ring: 0.
 pub fn released(region: &Region) -> u64 {
+    if region.len() < HEADER_LEN {
+        return 0;
+    }
+    // SAFETY: `len >= HEADER_LEN` was checked just above.
     // ORDERING: Acquire pairs with the Release store in `Consumer::publish`.
-    region.head().load(Ordering::Acquire)
+    unsafe { region.head() }.load(Ordering::Acquire)
 }

@@ -122,6 +122,36 @@ fn attach_rejects_a_header_with_another_magic_version_or_capacity() {
     assert_eq!(err, shmring_ring::AttachError::BadMagic(0));
 }
 
+#[test]
+fn attach_rejects_counters_at_or_beyond_two_to_the_62_as_corrupt() {
+    // A peer can leave any counters before we attach; near `u64::MAX` they would overflow
+    // `released + capacity` and `tail + footprint` later.
+    // `!7` is `u64::MAX` rounded down to a multiple of 8.
+    for counter in [!7u64, 1 << 63, 1 << 62] {
+        let ring = exposed(64);
+        ring.poke_u64(TAIL_OFFSET, counter);
+        ring.poke_u64(HEAD_OFFSET, counter);
+        // SAFETY: the ends created by `exposed` are not used after this point.
+        let err = unsafe { Consumer::attach(ring.region.clone()) }.unwrap_err();
+        assert_eq!(err, shmring_ring::AttachError::Corrupt, "counter {counter:#x}");
+        // SAFETY: as above.
+        let err = unsafe { Producer::attach(ring.region.clone()) }.unwrap_err();
+        assert_eq!(err, shmring_ring::AttachError::Corrupt, "counter {counter:#x}");
+    }
+    let ring = exposed(64);
+    let below = (1 << 62) - 8;
+    ring.poke_u64(TAIL_OFFSET, below);
+    ring.poke_u64(HEAD_OFFSET, below);
+    // SAFETY: as above; these are now the ring's only producer and consumer.
+    let mut producer = unsafe { Producer::attach(ring.region.clone()) }.unwrap();
+    // SAFETY: as above.
+    let mut consumer = unsafe { Consumer::attach(ring.region.clone()) }.unwrap();
+    for round in 0..20u8 {
+        producer.push(&[round; 20]).unwrap();
+        assert_eq!(consumer.pop().unwrap(), Some(vec![round; 20]));
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 8 } else if cfg!(debug_assertions) { 512 } else { 4096 }))]
     /// A scribbler rewrites random bytes of the whole region (header, counters, records)

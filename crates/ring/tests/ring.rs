@@ -1,6 +1,8 @@
 //! Specification of the SPSC record ring as seen through `Producer` and `Consumer`.
 
-use shmring_ring::{with_capacity, PopError, PushError};
+use shmring_ring::{
+    has_unreleased, init, released, total_len, with_capacity, Consumer, PopError, Producer, PushError, Region,
+};
 
 #[test]
 fn a_pushed_record_pops_with_the_same_bytes() {
@@ -224,9 +226,74 @@ fn records_cross_threads_in_order_with_their_contents_across_many_wraps() {
     assert_eq!(consumer.pop().unwrap(), None);
 }
 
+/// A ring whose region the test keeps, to look at it the way a watcher thread does.
+fn ring_with_region(capacity: usize) -> (Region, Producer, Consumer) {
+    let region = Region::heap(total_len(capacity));
+    init(&region, capacity).unwrap();
+    // SAFETY: fresh region; these are its only producer and consumer.
+    let producer = unsafe { Producer::attach(region.clone()) }.unwrap();
+    // SAFETY: as above.
+    let consumer = unsafe { Consumer::attach(region.clone()) }.unwrap();
+    (region, producer, consumer)
+}
+
+#[test]
+fn a_pad_left_by_an_abandoned_slot_is_released_when_the_consumer_finds_the_ring_empty() {
+    let (region, mut producer, mut consumer) = ring_with_region(64);
+    producer.push(&[1; 24]).unwrap(); // 0..32
+    producer.push(&[2; 8]).unwrap(); // 32..48
+    assert_eq!(consumer.pop().unwrap(), Some(vec![1; 24]));
+    assert_eq!(consumer.pop().unwrap(), Some(vec![2; 8]));
+    // 16 bytes before the end: a 24-byte record pads 48..64; dropping the slot abandons the
+    // record but not the pad, which `publish` makes visible on its own.
+    let _ = producer.reserve(24).unwrap(); // the slot drops at once: abandoned.
+    assert!(producer.publish());
+    assert!(has_unreleased(&region));
+    let before = released(&region);
+    assert_eq!(consumer.pop().unwrap(), None);
+    assert!(!has_unreleased(&region), "a watcher must not see the skipped pad as pending data");
+    assert_eq!(released(&region), before + 16);
+    assert_eq!(producer.used_len().unwrap(), 0);
+}
+
+#[test]
+fn a_pad_skipped_after_consumed_records_is_released_with_them_by_publish() {
+    let (region, mut producer, mut consumer) = ring_with_region(64);
+    producer.push(&[1; 8]).unwrap(); // 0..16
+    producer.push(&[2; 8]).unwrap(); // 16..32
+    assert_eq!(consumer.pop_batch(usize::MAX, |_| {}).unwrap(), 2);
+    producer.push(&[3; 8]).unwrap(); // 32..48
+    let _ = producer.reserve(24).unwrap(); // pads 48..64; the slot drops at once: abandoned
+    producer.publish();
+    consumer.peek().unwrap().unwrap();
+    consumer.consume();
+    assert!(consumer.peek().unwrap().is_none());
+    // `consume` without `publish` holds the space back, the pad behind it included.
+    assert_eq!(released(&region), 32, "consumed records stay unreleased until publish");
+    assert!(consumer.publish());
+    assert_eq!(released(&region), 64);
+    assert!(!has_unreleased(&region));
+}
+
+#[test]
+fn has_unreleased_and_released_report_nothing_for_a_region_too_small_for_a_ring_header() {
+    for len in [0, 8, 129, shmring_ring::layout::HEADER_LEN - 1] {
+        let region = Region::heap(len);
+        assert!(!has_unreleased(&region), "len {len}");
+        assert_eq!(released(&region), 0, "len {len}");
+    }
+}
+
 #[test]
 fn handles_are_send() {
     fn assert_send<T: Send>() {}
     assert_send::<shmring_ring::Producer>();
     assert_send::<shmring_ring::Consumer>();
+}
+
+#[test]
+fn handles_are_sync_and_every_mutation_takes_mut_self() {
+    fn assert_sync<T: Sync>() {}
+    assert_sync::<shmring_ring::Producer>();
+    assert_sync::<shmring_ring::Consumer>();
 }

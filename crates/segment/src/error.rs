@@ -78,6 +78,12 @@ pub enum OpenError {
     /// The creator has not published the segment yet (its magic is still 0, or a named object
     /// has not been sized yet). Retry after a short delay.
     NotYetInitialized,
+    /// The received fd is sealed, but lives on a file system whose pages its sender can still
+    /// take away, so a mapping of it could fault with SIGBUS. Linux accepts only tmpfs
+    /// (`TMPFS_MAGIC`, what every plain memfd reports); a `MFD_HUGETLB` memfd (hugetlbfs,
+    /// whose fixed page pool the sender can drain or punch holes into) is refused. Holds the
+    /// `statfs` `f_type` found.
+    UnsupportedFileSystem(u64),
     /// Any other OS error.
     Os(io::Error),
 }
@@ -154,6 +160,7 @@ impl fmt::Display for OpenError {
                 write!(f, "segment kind {found}, expected {expected}")
             }
             Self::NotYetInitialized => f.write_str("segment not yet initialized"),
+            Self::UnsupportedFileSystem(fs) => write!(f, "segment fd is on an unsupported file system ({fs:#x})"),
             Self::Os(e) => write!(f, "os error: {e}"),
         }
     }

@@ -45,8 +45,9 @@
 //! # What is verified when adopting a segment
 //! In this order, refusing with a distinct [`OpenError`] at the first failure:
 //! 1. Linux `from_fd`: the fd carries `F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`, so nobody can
-//!    resize it under our mapping (a shrunk mapping would kill us with SIGBUS). Named objects:
-//!    owned by our user, no group/other permission bits.
+//!    resize it under our mapping (a shrunk mapping would kill us with SIGBUS), and it lives on
+//!    tmpfs (a sealed hugetlbfs memfd can still lose pages: [`OpenError::UnsupportedFileSystem`]).
+//!    Named objects: owned by our user, no group/other permission bits.
 //! 2. The object's size is within [`HEADER_LEN`]`..=`[`MAX_TOTAL_LEN`]; exactly that is mapped.
 //! 3. The header: magic (0 → not yet published), layout version, header length, total length
 //!    == object size, kind. The header is copied once; nothing read later is trusted.
@@ -115,7 +116,9 @@ impl Segment {
     /// Creates an anonymous segment of `HEADER_LEN + payload_len` bytes, zeroed, header written
     /// but not yet [published](Self::publish).
     ///
-    /// Linux: `memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING)`, `ftruncate`, then sealed with
+    /// Linux: `memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING)`, `ftruncate`, `posix_fallocate`
+    /// (every page is allocated now, so a lack of memory is an error here rather than a SIGBUS
+    /// on first touch), then sealed with
     /// `F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`. macOS: `shm_open` of a random name with
     /// `O_CREAT | O_EXCL`, mode 0600, unlinked at once. Windows: an unnamed pagefile-backed
     /// section. Share it through its fd (`from_fd`) or handle.
@@ -135,8 +138,10 @@ impl Segment {
         Self::init(object, None, kind, total_len)
     }
 
-    /// Creates a segment under `name`: `shm_open(O_CREAT | O_EXCL | O_RDWR, 0600)` on Unix,
-    /// `Local\` + name on Windows. Never opens an existing object: a taken name is
+    /// Creates a segment under `name`: `shm_open(O_CREAT | O_EXCL | O_RDWR, 0600)` on Unix
+    /// (Linux: with every page allocated, so a full `/dev/shm` is `CreateError::Os` with
+    /// `ENOSPC` here, not a SIGBUS later), `Local\` + name on Windows. Never opens an existing
+    /// object: a taken name is
     /// [`CreateError::AlreadyExists`]. The name stays until [`unlink`](Self::unlink) (Unix) or
     /// the last handle closes (Windows). See the crate docs on why named mode is the last
     /// resort.
@@ -176,12 +181,13 @@ impl Segment {
     }
 
     /// Adopts an fd received from a peer (inherited, or over a Unix socket with `SCM_RIGHTS`),
-    /// expecting `kind`. Linux: the seals `F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL` and the
-    /// `fstat` size are checked **before** mapping. macOS: the fd must be a shm object; then
-    /// `fstat` size. Then the header.
+    /// expecting `kind`. Linux: the seals `F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`, the file
+    /// system (tmpfs) and the `fstat` size are checked **before** mapping. macOS: the fd must
+    /// be a shm object; then `fstat` size. Then the header.
     ///
     /// # Errors
-    /// [`OpenError::NotSealed`], [`OpenError::TooSmall`], [`OpenError::TooLarge`],
+    /// [`OpenError::NotSealed`], [`OpenError::UnsupportedFileSystem`] (Linux),
+    /// [`OpenError::TooSmall`], [`OpenError::TooLarge`],
     /// [`OpenError::SizeMismatch`], [`OpenError::BadMagic`], [`OpenError::NotYetInitialized`],
     /// [`OpenError::VersionMismatch`], [`OpenError::KindMismatch`], OS errors. The fd is closed
     /// on error.
@@ -307,9 +313,12 @@ impl Segment {
                 mapping
             }
         };
-        // SAFETY: `mapping` is live, page-aligned, and at least `HEADER_LEN` bytes long
-        // (`checked_object_len` above; on Unix the kernel refused a map longer than the
-        // sealed/owned object's `fstat` size).
+        // SAFETY: `mapping` is live and page-aligned, and its length is the verified object
+        // size, at least `HEADER_LEN` (`checked_object_len` above): Unix maps exactly the
+        // `fstat` size, Windows checks the view it got. The bytes stay backed because the
+        // object cannot shrink under us: Linux memfds are sealed (`check_received`), macOS shm
+        // objects are sized only once, Windows sections never shrink. (A named Linux object is
+        // the documented exception: its owner could `ftruncate` it; see the crate docs.)
         let snapshot = unsafe { header::read(mapping.base) };
         let total_len = snapshot.validate(mapping.len, kind, sys::len_matches)?;
         Ok(Segment {

@@ -151,6 +151,21 @@ mod linux {
     }
 
     #[test]
+    fn every_page_of_the_memfd_is_allocated_at_creation_so_a_full_memory_fails_there_not_with_sigbus_later() {
+        let payload_len = 1 << 20;
+        let segment = Segment::create(BLOB, payload_len).unwrap();
+        let stat = nix::sys::stat::fstat(segment.as_fd()).unwrap();
+        // `st_blocks` counts 512-byte units actually allocated; a sparse memfd would hold only
+        // the header page written so far.
+        assert!(
+            stat.st_blocks as u64 * 512 >= (HEADER_LEN + payload_len) as u64,
+            "{} bytes allocated of {}",
+            stat.st_blocks * 512,
+            HEADER_LEN + payload_len,
+        );
+    }
+
+    #[test]
     fn the_fd_is_close_on_exec() {
         let segment = Segment::create(BLOB, 64).unwrap();
         let flags = FdFlag::from_bits_retain(fcntl(segment.as_fd(), FcntlArg::F_GETFD).unwrap());

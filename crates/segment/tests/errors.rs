@@ -22,6 +22,7 @@ fn messages_are_short_and_lowercase() {
         OpenError::VersionMismatch { found: 2, expected: 1 }.to_string(),
         OpenError::KindMismatch { found: 2, expected: 1 }.to_string(),
         OpenError::NotYetInitialized.to_string(),
+        OpenError::UnsupportedFileSystem(0x9584_58f6).to_string(),
         NameError::Empty.to_string(),
         NameError::TooLong { len: 40, max: 30 }.to_string(),
         NameError::InvalidChar('/').to_string(),

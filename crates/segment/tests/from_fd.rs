@@ -214,6 +214,34 @@ mod linux {
     }
 
     #[test]
+    fn a_sealed_hugetlb_memfd_is_refused_as_unsupported_file_system() {
+        use nix::fcntl::{fcntl, FcntlArg};
+        use nix::sys::memfd::{memfd_create, MFdFlags};
+
+        // hugetlbfs pages come from a fixed pool: a sender can punch holes or drain the pool,
+        // and our next touch faults with SIGBUS although the fd is sealed.
+        let flags = MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING | MFdFlags::MFD_HUGETLB;
+        let fd = match memfd_create(c"spec-huge", flags) {
+            Ok(fd) => fd,
+            Err(e) => {
+                println!("skipped: this kernel cannot create a hugetlb memfd ({e})");
+                return;
+            }
+        };
+        // One 2 MiB huge page; sizing reserves nothing, so this works with an empty pool too.
+        if let Err(e) = nix::unistd::ftruncate(&fd, 2 << 20) {
+            println!("skipped: cannot size a hugetlb memfd ({e})");
+            return;
+        }
+        if let Err(e) = fcntl(&fd, FcntlArg::F_ADD_SEALS(ALL_SEALS)) {
+            println!("skipped: cannot seal a hugetlb memfd ({e})");
+            return;
+        }
+        const HUGETLBFS_MAGIC: u64 = 0x9584_58f6;
+        assert!(matches!(open(fd), Err(OpenError::UnsupportedFileSystem(HUGETLBFS_MAGIC))));
+    }
+
+    #[test]
     fn seals_are_checked_before_the_header() {
         // Not sealed *and* a bad magic: the seal check comes first.
         let mut header = RawHeader::valid(BLOB.0, 100);

@@ -86,7 +86,7 @@ fn opening_with_another_kind_is_kind_mismatch() {
 
 #[cfg(unix)]
 mod unix {
-    use shmring_segment::{OpenError, Segment, HEADER_LEN};
+    use shmring_segment::{CreateError, OpenError, Segment, HEADER_LEN};
 
     use super::{read_payload, test_name, write_payload, UnlinkGuard, BLOB};
     use crate::support::unix::squat;
@@ -107,6 +107,42 @@ mod unix {
         // The name is free again and can be created anew.
         let again = Segment::create_named(&name, BLOB, 64).unwrap();
         again.unlink().unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn every_page_of_a_named_object_is_allocated_at_creation() {
+        use std::os::fd::AsFd;
+        let name = test_name();
+        let _guard = UnlinkGuard(name.clone());
+        let payload_len = 1 << 20;
+        let segment = Segment::create_named(&name, BLOB, payload_len).unwrap();
+        let stat = nix::sys::stat::fstat(segment.as_fd()).unwrap();
+        // A sparse file in /dev/shm would hold only the header page: touching the rest when
+        // /dev/shm is full would kill us with SIGBUS instead of failing here.
+        assert!(stat.st_blocks as u64 * 512 >= (HEADER_LEN + payload_len) as u64);
+        segment.unlink().unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_named_segment_larger_than_dev_shm_fails_at_creation_with_no_space_and_leaves_no_name() {
+        let shm = nix::sys::statvfs::statvfs("/dev/shm").unwrap();
+        let capacity = shm.blocks() as u64 * shm.fragment_size() as u64;
+        let payload_len = capacity + (1 << 20);
+        if capacity == 0 || payload_len + HEADER_LEN as u64 > shmring_segment::MAX_TOTAL_LEN {
+            println!("skipped: /dev/shm has {capacity} bytes, no size we may request exceeds it");
+            return;
+        }
+        let name = test_name();
+        let _guard = UnlinkGuard(name.clone());
+        // tmpfs refuses an allocation larger than the whole file system at once (no partial
+        // fill that could disturb other users of /dev/shm).
+        match Segment::create_named(&name, BLOB, payload_len as usize) {
+            Err(CreateError::Os(e)) => assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}"),
+            other => panic!("expected ENOSPC, got {other:?}"),
+        }
+        assert!(matches!(Segment::open_named(&name, BLOB), Err(OpenError::NotFound)));
     }
 
     #[test]

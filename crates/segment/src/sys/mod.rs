@@ -4,14 +4,16 @@
 //! * `type Object` — `OwnedFd` on Unix, `OwnedHandle` on Windows;
 //! * `const MAX_NAME_LEN: usize` — the longest [`SegmentName`] this OS accepts;
 //! * `fn create_anonymous(total_len: usize) -> io::Result<Object>` — a fresh, zeroed object of
-//!   exactly `total_len` bytes that has no name (Linux: also sealed against resizing);
+//!   exactly `total_len` bytes that has no name (Linux: every page allocated, then sealed
+//!   against resizing);
 //! * `fn create_named(name: &SegmentName, total_len: usize) -> io::Result<Object>` — the same
-//!   under `name`, failing with `ErrorKind::AlreadyExists` if the name is taken (never opens it);
+//!   under `name` (Linux: allocated, not sealed), failing with `ErrorKind::AlreadyExists` if the
+//!   name is taken (never opens it);
 //! * `fn open_named(name: &SegmentName) -> io::Result<Object>` — opens an existing object for
 //!   reading and writing; where the OS has owners, refuses (`PermissionDenied`) an object that
 //!   is not ours alone;
 //! * `fn check_received(object: &Object) -> Result<(), OpenError>` — checks a peer-supplied
-//!   object before its size is trusted (Linux: the seals);
+//!   object before its size is trusted (Linux: the seals, then tmpfs);
 //! * `fn object_len(object: &Object) -> io::Result<Option<u64>>` — the object's size, or `None`
 //!   where the OS cannot tell before mapping (Windows);
 //! * `fn map(object: &Object, len: Option<usize>) -> io::Result<Mapping>` — maps `len` bytes

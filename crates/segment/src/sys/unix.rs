@@ -1,7 +1,8 @@
 //! POSIX pieces shared by the Linux and macOS backends:
 //! * `shm_open` for named segments: create with `O_CREAT | O_EXCL | O_RDWR`, mode 0600 (never
 //!   open-or-create), open with `O_RDWR` and then check the owner and mode with `fstat`;
-//! * `fstat` size, `mmap(MAP_SHARED, PROT_READ | PROT_WRITE)`, `munmap`, `shm_unlink`.
+//! * `fstat` size, `mmap(MAP_SHARED, PROT_READ | PROT_WRITE)`, `munmap`, `shm_unlink`;
+//! * Linux only: [`allocate`] (`posix_fallocate`), so a new tmpfs object owns all its pages.
 //!
 //! The OS name of a segment is `"/"` + [`SegmentName`]; the name's character set already
 //! excludes `/` and NUL.
@@ -31,7 +32,14 @@ fn len_as_off_t(len: usize) -> io::Result<libc::off_t> {
 }
 
 /// `shm_open(O_CREAT | O_EXCL | O_RDWR, 0600)`, then one `ftruncate` to `total_len` (macOS
-/// allows only one). On a failed `ftruncate` the name is removed again.
+/// allows only one), then on Linux [`allocate`]. If sizing or allocating fails the name is
+/// removed again.
+///
+/// Why Linux allocates: `/dev/shm` is a size-limited tmpfs and `ftruncate` makes a sparse
+/// file, so when it is full the first touch of an unbacked page kills us with SIGBUS; after
+/// `posix_fallocate` creation fails with `ENOSPC` instead. macOS has nothing to allocate: an
+/// XNU shm object is not a file on a file system but anonymous VM memory (swap-backed, like
+/// `malloc`), and it offers no `posix_fallocate`.
 pub(super) fn create_named(name: &SegmentName, total_len: usize) -> io::Result<OwnedFd> {
     let os_name = os_name(name);
     let fd = mman::shm_open(
@@ -40,11 +48,33 @@ pub(super) fn create_named(name: &SegmentName, total_len: usize) -> io::Result<O
         Mode::S_IRUSR | Mode::S_IWUSR,
     )?;
     set_cloexec(&fd)?;
-    if let Err(e) = len_as_off_t(total_len).and_then(|len| Ok(ftruncate(&fd, len)?)) {
+    let sized = len_as_off_t(total_len).and_then(|len| {
+        ftruncate(&fd, len)?;
+        #[cfg(target_os = "linux")]
+        allocate(&fd, len)?;
+        Ok(())
+    });
+    if let Err(e) = sized {
         let _ = mman::shm_unlink(os_name.as_c_str());
         return Err(e);
     }
     Ok(fd)
+}
+
+/// `posix_fallocate(fd, 0, len)`, retried on `EINTR` (tmpfs stops a long allocation for a
+/// signal and undoes it). Afterwards every page of the first `len` bytes of the tmpfs object
+/// is allocated, so touching them cannot fault for lack of space; a full tmpfs (or memory
+/// cgroup, or strict overcommit) fails here with `ENOSPC`/`ENOMEM`. Allocating within the size
+/// never grows the file, so it also works after `F_SEAL_GROW`; callers still do it before
+/// sealing.
+#[cfg(target_os = "linux")]
+pub(super) fn allocate(fd: &OwnedFd, len: libc::off_t) -> io::Result<()> {
+    loop {
+        match nix::fcntl::posix_fallocate(fd, 0, len) {
+            Err(Errno::EINTR) => continue,
+            result => return Ok(result?),
+        }
+    }
 }
 
 /// `shm_open(O_RDWR)`, then refuses an object owned by another user or with any group/other
