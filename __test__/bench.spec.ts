@@ -1,6 +1,6 @@
 import test from 'ava'
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -9,7 +9,9 @@ import { promisify } from 'node:util'
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 
 test('shmring bench runs every transport with checked replies (correctness, not speed)', async (t) => {
-  const json = join(mkdtempSync(join(tmpdir(), 'shmring-bench-')), 'report.json')
+  const dir = mkdtempSync(join(tmpdir(), 'shmring-bench-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const json = join(dir, 'report.json')
   await promisify(execFile)(process.execPath, [cli, 'bench', '--runs', '1', '--samples', '300', '--seconds', '0.1', '--json', json], { timeout: 90_000 })
   const report = JSON.parse(readFileSync(json, 'utf8')) as { results: { name: string; oneWay: { median: number }; rtt: { p50: { median: number } } }[] }
   t.deepEqual(

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Everything `npm test` runs, in order: the Rust workspace checks and tests (ci/rust.sh),
-# the loom model checks (ci/loom.sh), then the Node addon's build and test suite
-# (ci/node.sh) once the binding exists.
+# the loom model checks (ci/loom.sh), the Node addon's build and ava suite (ci/node.sh), and
+# the addon on the other Node lines (ci/node-lines.sh: 18 smoke test; 22, 24, 26 smoke test
+# and ava suite; the Node binaries come from the npm registry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/rust.sh
 bash ci/loom.sh
-if [ -f ci/node.sh ]; then bash ci/node.sh; fi
+bash ci/node.sh
+bash ci/node-lines.sh

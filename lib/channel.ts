@@ -27,6 +27,7 @@ import {
   checkString,
   codes,
   isShmringError,
+  describe,
   rangeError,
   shmringError,
   type ShmringError,
@@ -230,7 +231,10 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   /** Sends as many of `messages` as fit now, in order, with one wake of the peer. Returns how many. */
   trySendBatch(messages: Uint8Array[], priority: Priority = 'normal'): number {
     if (!Array.isArray(messages)) throw Object.assign(new TypeError('messages must be an array'), { code: codes.INVALID_ARG })
-    messages.forEach((m, i) => checkBytes(m, `messages[${i}]`))
+    // A copy, checked at every index (holes included), so that what native code reads is
+    // exactly what was checked (no getters, no later changes).
+    messages = Array.from(messages)
+    for (let i = 0; i < messages.length; i++) checkBytes(messages[i], `messages[${i}]`)
     const native = this.#open()
     if (this.#sends.length > 0) return 0
     const sent = native.trySendBatch(messages, lane(priority))
@@ -524,6 +528,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   #emitAll(batch: Buffer[]): void {
     let failure: { error: unknown } | undefined
     for (const message of batch) {
+      if (!this.#native) break // a listener closed the channel: stop delivering
       try {
         this.emit('message', message)
       } catch (error) {
@@ -600,9 +605,10 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
 }
 
 function lane(priority: Priority): number {
-  const value = LANE[priority]
-  if (value === undefined) throw rangeError(`priority must be 'critical', 'high', 'normal' or 'low', got ${String(priority)}`)
-  return value
+  if (typeof priority !== 'string' || !Object.hasOwn(LANE, priority)) {
+    throw rangeError(`priority must be 'critical', 'high', 'normal' or 'low', got ${describe(priority)}`)
+  }
+  return LANE[priority]
 }
 
 function nativeOptions(options: ChannelOptions | undefined): NativeChannelOptions | undefined {

@@ -3,6 +3,7 @@
  * bad arguments are caught here first and thrown as `TypeError`/`RangeError` with
  * `ERR_SHMRING_INVALID_ARG`, before anything reaches native code.
  */
+import { types } from 'node:util'
 
 /** Every `code` an error thrown by shmring can carry. */
 export const codes = {
@@ -44,7 +45,8 @@ function invalid<E extends Error>(Kind: new (message: string) => E, message: str
 }
 
 export function checkBytes(value: unknown, name: string): asserts value is Uint8Array {
-  if (!(value instanceof Uint8Array)) {
+  // util.types, not instanceof: a Proxy around a Uint8Array passes instanceof but is not one.
+  if (!types.isUint8Array(value)) {
     throw invalid(TypeError, `${name} must be a Buffer or Uint8Array, got ${describe(value)}`)
   }
   checkNotShared(value, name)
@@ -58,7 +60,7 @@ function checkNotShared(value: ArrayBufferView, name: string): void {
 }
 
 export function checkUint32Array(value: unknown, name: string): asserts value is Uint32Array {
-  if (!(value instanceof Uint32Array)) {
+  if (!types.isUint32Array(value)) {
     throw invalid(TypeError, `${name} must be a Uint32Array, got ${describe(value)}`)
   }
   checkNotShared(value, name)
@@ -101,11 +103,17 @@ export function rangeError(message: string): RangeError {
   return invalid(RangeError, message)
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`
-  return `${typeof value} ${String(value).slice(0, 40)}`
+/** A short description of any value for an error message; never throws. */
+export function describe(value: unknown): string {
+  try {
+    if (value === null) return 'null'
+    if (Array.isArray(value)) return 'an array'
+    if (typeof value === 'object') return `an instance of ${(value as { constructor?: { name?: string } }).constructor?.name ?? 'Object'}`
+    if (typeof value === 'symbol') return 'a symbol'
+    return `${typeof value} ${String(value).slice(0, 40)}`
+  } catch {
+    return `a ${typeof value} that cannot be printed`
+  }
 }
 
 /** The error an aborted wait rejects with: an `AbortError` whose `cause` is the signal's reason (as Node's own APIs do). */

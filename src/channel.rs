@@ -1,7 +1,7 @@
 //! `NativeChannel`: one side of a shmring channel, as the TypeScript layer (`lib/`) sees it.
 //! Holds the core `Channel` and its doorbells; converts values; maps errors.
 
-use napi::bindgen_prelude::{BufferSlice, Env, FromNapiValue, Function, Uint32Array, Uint8Array};
+use napi::bindgen_prelude::{BufferSlice, Env, FromNapiValue, Function, JsValue, Uint32Array, Uint8Array, Unknown};
 use napi::sys;
 use napi_derive::napi;
 use shmring_channel::{Channel, ChannelError, ChannelOptions, Priority};
@@ -76,9 +76,18 @@ impl NativeChannel {
     }
 
     /// Sends as many of `messages` as fit now; returns how many.
-    #[napi]
-    pub fn try_send_batch(&mut self, messages: Vec<Uint8Array>, priority: u32) -> Result<u32> {
+    #[napi(ts_args_type = "messages: Array<Uint8Array>, priority: number")]
+    pub fn try_send_batch(&mut self, env: &Env, messages: Vec<Unknown<'_>>, priority: u32) -> Result<u32> {
         let priority = to_priority(priority)?;
+        // Reading the array may run JavaScript (element getters), which could detach a view
+        // converted earlier; so the elements are read first and turned into byte views only
+        // afterwards, when no JavaScript can run until the copy is done.
+        let messages = messages
+            .iter()
+            // SAFETY: each value belongs to this call's scope; the conversion checks its type.
+            .map(|m| unsafe { Uint8Array::from_napi_value(env.raw(), m.raw()) })
+            .collect::<napi::Result<Vec<Uint8Array>>>()
+            .map_err(|e| error(Code::InvalidArg, format!("messages must be Uint8Arrays: {}", e.reason)))?;
         let sent = self.channel_mut()?.try_send_batch(&messages, priority).map_err(from_channel)?;
         Ok(sent as u32)
     }

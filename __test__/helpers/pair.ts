@@ -1,9 +1,13 @@
 /** Two sides of one channel inside this process: A creates, B attaches through a duplicate fd. */
+import { closeSync } from 'node:fs'
+
 import { Channel, type ChannelOptions } from '../../lib/index.js'
 
 export function pair(options?: ChannelOptions): [Channel, Channel] {
   const a = Channel.create(options)
-  const b = Channel.fromFd(a.shareFd())
+  const fd = a.shareFd()
+  const b = Channel.fromFd(fd)
+  closeSync(fd) // the channel keeps its own duplicate
   return [a, b]
 }
 

@@ -25,7 +25,8 @@ fn reference(word: u64, pos: u128, available: u128, capacity: u128) -> Option<Pa
     if tag == TAG_PAD {
         return (contiguous <= available).then_some(Parsed::Pad { skip: contiguous as usize });
     }
-    if tag != TAG_RECORD {
+    // A correct producer never writes more than half the ring minus a header.
+    if tag != TAG_RECORD || len > capacity / 2 - 8 {
         return None;
     }
     let footprint = 8 + len.div_ceil(8) * 8;
