@@ -28,37 +28,10 @@ export declare class NativeChannel {
    */
   shareFd(): number
   /**
-   * Copies `data` into the lane of `priority` (0 critical, 1 high, 2 normal). Returns
-   * `false` when the lane is full.
+   * The handle to pass to the data-path functions (`channelTrySend`, `channelTryRecv`, …),
+   * which are much cheaper to call than methods. Any other number is refused.
    */
-  trySend(data: Uint8Array, priority: number): boolean
-  /** Sends as many of `messages` as fit now; returns how many. */
-  trySendBatch(messages: Array<Uint8Array>, priority: number): number
-  /**
-   * The next message in a new Buffer (copied straight from shared memory into memory
-   * owned by JavaScript), or `null` when none is waiting.
-   */
-  tryRecv(): Buffer | null
-  /**
-   * Copies the next message into `target`; returns its length, or `null` when none is
-   * waiting. Throws ERR_SHMRING_BUFFER_TOO_SMALL (the message stays queued) if it does not fit.
-   */
-  recvInto(target: Uint8Array): number | null
-  /** Up to `max` waiting messages, each in a new Buffer; an empty array when none is waiting. */
-  tryRecvBatch(max: number): Array<Buffer>
-  /**
-   * Sends messages packed back to back in `packed`, message `i` being `lengths[i]` bytes
-   * long, as many as fit now, with one wake of the peer. Returns how many were sent. The
-   * fastest way to stream many small messages (no per-message JavaScript object).
-   */
-  trySendPacked(packed: Uint8Array, lengths: Uint32Array, priority: number): number
-  /**
-   * Receives waiting messages into `target`, back to back, writing each length into
-   * `lengths`; stops when the next message does not fit (it stays queued) or `lengths` is
-   * full. Returns how many were received (0 when none is waiting). Throws
-   * ERR_SHMRING_BUFFER_TOO_SMALL if not even the first message fits.
-   */
-  recvPacked(target: Uint8Array, lengths: Uint32Array): number
+  get handle(): number
   /** Fill ratio of this side's outbound lane of `priority`, 0 to 1. */
   fill(priority: number): number
   /** Largest message the lane of `priority` accepts, in bytes. */
@@ -99,6 +72,45 @@ export declare class NativeChannel {
    */
   close(): void
 }
+
+/**
+ * Copies the next message into `target`; returns its length, or `null` when none is waiting.
+ * Throws ERR_SHMRING_BUFFER_TOO_SMALL (the message stays queued) if it does not fit.
+ */
+export declare function channelRecvInto(handle: number, target: Uint8Array): number | null
+
+/**
+ * Receives waiting messages into `target`, back to back, writing each length into
+ * `lengths`; stops when the next message does not fit (it stays queued) or `lengths` is full.
+ * Returns how many were received (0 when none is waiting). Throws
+ * ERR_SHMRING_BUFFER_TOO_SMALL if not even the first message fits.
+ */
+export declare function channelRecvPacked(handle: number, target: Uint8Array, lengths: Uint32Array): number
+
+/**
+ * The next message in a new Buffer (copied straight from shared memory into memory owned by
+ * JavaScript), or `null` when none is waiting.
+ */
+export declare function channelTryRecv(handle: number): Buffer | null
+
+/** Up to `max` waiting messages, each in a new Buffer; an empty array when none is waiting. */
+export declare function channelTryRecvBatch(handle: number, max: number): Array<Buffer>
+
+/**
+ * Copies `data` into the lane of `priority` (0 critical, 1 high, 2 normal) of the channel
+ * `handle`. Returns `false` when the lane is full.
+ */
+export declare function channelTrySend(handle: number, data: Uint8Array, priority: number): boolean
+
+/** Sends as many of `messages` as fit now; returns how many. */
+export declare function channelTrySendBatch(handle: number, messages: Array<Uint8Array>, priority: number): number
+
+/**
+ * Sends messages packed back to back in `packed`, message `i` being `lengths[i]` bytes
+ * long, as many as fit now, with one wake of the peer. Returns how many were sent. The
+ * fastest way to stream many small messages (no per-message JavaScript object).
+ */
+export declare function channelTrySendPacked(handle: number, packed: Uint8Array, lengths: Uint32Array, priority: number): number
 
 /**
  * Sizes of a new channel's rings, in bytes (powers of two, 4 KiB to 1 GiB). A message may

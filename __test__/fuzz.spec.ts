@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import * as binding from '../index.js'
 import { NativeChannel } from '../index.js'
 import { Channel, codes, FD_ENV } from '../lib/index.js'
 import { spawnFixture } from './helpers/child.js'
@@ -341,6 +342,8 @@ const nativeMethods: [string, Args, number][] = [
   ['tryRecv', any, 5],
   ['recvInto', any, 8],
   ['tryRecvBatch', any, 6],
+  ['trySendPacked', any, 4],
+  ['recvPacked', any, 4],
   ['fill', any, 5],
   ['maxMessageLen', any, 5],
   ['shareFd', any, 1],
@@ -398,11 +401,35 @@ function callStatic(random: () => number, layer: typeof Channel | typeof NativeC
 
 const small = { capacity: 4096, highCapacity: 4096, criticalCapacity: 4096 }
 
+/** The data path is free functions on a handle; fuzz them with the channel's handle or garbage. */
+const dataFunctions: Record<string, string> = {
+  trySend: 'channelTrySend',
+  trySendBatch: 'channelTrySendBatch',
+  tryRecv: 'channelTryRecv',
+  recvInto: 'channelRecvInto',
+  tryRecvBatch: 'channelTryRecvBatch',
+  trySendPacked: 'channelTrySendPacked',
+  recvPacked: 'channelRecvPacked',
+}
+
+function handleOf(native: NativeChannel): number {
+  try {
+    return native.handle
+  } catch {
+    return 0
+  }
+}
+
 function callNative(native: NativeChannel, name: string, args: unknown[], random: () => number): unknown {
   const n = native as unknown as Record<string, unknown>
-  if (name === 'side' || name === 'peerAttached' || name === 'closed') return n[name]
+  if (name === 'side' || name === 'peerAttached' || name === 'closed' || name === 'handle') return n[name]
+  const free = dataFunctions[name]
+  if (free) {
+    const handle = random() < 0.7 ? handleOf(native) : pick(random, [...anything, handleOf(native) + 1, 2 ** 32 - 1, 1 << 20])
+    return (binding as unknown as Record<string, (...a: unknown[]) => unknown>)[free]!(handle, ...args)
+  }
   if (name === 'wrong receiver') {
-    const method = pick(random, ['trySend', 'tryRecv', 'recvInto', 'close', 'setRef', 'fill', 'shareFd'])
+    const method = pick(random, ['close', 'setRef', 'fill', 'shareFd', 'armData', 'maxMessageLen'])
     const receiver = pick(random, [{}, null, undefined, Buffer.alloc(4), Channel, NativeChannel, NativeChannel.prototype, () => {}])
     return (NativeChannel.prototype as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!.apply(receiver, args)
   }
@@ -535,10 +562,10 @@ test('calls on a NativeChannel whose peer process was killed with SIGKILL throw 
   })
   closeSync(fd)
   const exited = once(child, 'exit')
-  native.trySend(Buffer.from('ping'), 2)
+  binding.channelTrySend(native.handle, Buffer.from('ping'), 2)
   let reply: Buffer | null = null
   for (let i = 0; i < 1000 && !reply; i++) {
-    reply = native.tryRecv()
+    reply = binding.channelTryRecv(native.handle)
     if (!reply) await new Promise((resolve) => setTimeout(resolve, 10))
   }
   t.is(String(reply), 'ping')

@@ -32,7 +32,17 @@ import {
   shmringError,
   type ShmringError,
 } from './errors'
-import { NativeChannel, type NativeChannelOptions } from './native'
+import {
+  channelRecvInto,
+  channelRecvPacked,
+  channelTryRecv,
+  channelTryRecvBatch,
+  channelTrySend,
+  channelTrySendBatch,
+  channelTrySendPacked,
+  NativeChannel,
+  type NativeChannelOptions,
+} from './native'
 
 /** The lane a message travels on: `critical` overtakes `high`, which overtakes `normal` (`low` is `normal`). */
 export type Priority = 'critical' | 'high' | 'normal' | 'low'
@@ -104,6 +114,8 @@ export interface Channel {
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   #native: NativeChannel | null
+  /** The native handle for the data-path functions (valid while `#native` is set). */
+  readonly #handle: number
   readonly #receivers: Waiter<Buffer>[] = []
   readonly #sends: PendingSend[] = []
   #watchingData = false
@@ -123,6 +135,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   private constructor(native: NativeChannel) {
     super()
     this.#native = native
+    this.#handle = native.handle
     super.on('newListener', (event: string | symbol) => {
       if (event === 'message') queueMicrotask(() => this.#updateInterest())
     })
@@ -222,7 +235,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     checkBytes(data, 'data')
     const native = this.#open()
     const lanes = lane(priority)
-    if (this.#sends.length === 0 && native.trySend(data, lanes)) return true
+    if (this.#sends.length === 0 && channelTrySend(this.#handle, data, lanes)) return true
     this.#wantDrainEvent = true
     this.#watchRoom()
     return false
@@ -237,7 +250,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     for (let i = 0; i < messages.length; i++) checkBytes(messages[i], `messages[${i}]`)
     const native = this.#open()
     if (this.#sends.length > 0) return 0
-    const sent = native.trySendBatch(messages, lane(priority))
+    const sent = channelTrySendBatch(this.#handle, messages, lane(priority))
     if (sent < messages.length) {
       this.#wantDrainEvent = true
       this.#watchRoom()
@@ -255,7 +268,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     checkUint32Array(lengths, 'lengths')
     const native = this.#open()
     if (this.#sends.length > 0) return 0
-    const sent = native.trySendPacked(packed, lengths, lane(priority))
+    const sent = channelTrySendPacked(this.#handle, packed, lengths, lane(priority))
     if (sent < lengths.length) {
       this.#wantDrainEvent = true
       this.#watchRoom()
@@ -272,12 +285,12 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   recvPacked(target: Uint8Array, lengths: Uint32Array): number {
     checkBytes(target, 'target')
     checkUint32Array(lengths, 'lengths')
-    return this.#receive((native) => native.recvPacked(target, lengths))
+    return this.#receive((handle) => channelRecvPacked(handle, target, lengths))
   }
 
   /** The next waiting message, or `null`. Copies it from shared memory into a new Buffer. */
   tryRecv(): Buffer | null {
-    return this.#receive((native) => native.tryRecv())
+    return this.#receive((handle) => channelTryRecv(handle))
   }
 
   /**
@@ -286,13 +299,13 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
    */
   recvInto(target: Uint8Array): number | null {
     checkBytes(target, 'target')
-    return this.#receive((native) => native.recvInto(target))
+    return this.#receive((handle) => channelRecvInto(handle, target))
   }
 
   /** Up to `max` waiting messages (possibly none). */
   tryRecvBatch(max = MAX_PER_TURN): Buffer[] {
     checkInteger(max, 'max', 1, 2 ** 32 - 1)
-    return this.#receive((native) => native.tryRecvBatch(max))
+    return this.#receive((handle) => channelTryRecvBatch(handle, max))
   }
 
   /** The next message; waits for one. Rejects with `ERR_SHMRING_PEER_CLOSED` after the last. */
@@ -328,7 +341,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     let native: NativeChannel
     try {
       native = this.#open()
-      if (this.#sends.length === 0 && native.trySend(data, lanes)) return Promise.resolve()
+      if (this.#sends.length === 0 && channelTrySend(this.#handle, data, lanes)) return Promise.resolve()
     } catch (e) {
       return Promise.reject(e)
     }
@@ -407,10 +420,10 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   }
 
   /** Runs a native receive; an end-of-stream error ends the channel before it is thrown. */
-  #receive<T>(call: (native: NativeChannel) => T): T {
-    const native = this.#open()
+  #receive<T>(call: (handle: number) => T): T {
+    this.#open()
     try {
-      return call(native)
+      return call(this.#handle)
     } catch (e) {
       if (isEnd(e)) this.#finish(e, true)
       throw e
@@ -494,7 +507,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     while (delivered < MAX_PER_TURN && this.#native) {
       const waiter = this.#receivers[0]
       if (waiter) {
-        const message = this.#tryReceive(() => this.#native!.tryRecv())
+        const message = this.#tryReceive(() => channelTryRecv(this.#handle))
         if (message === undefined) return
         if (message === null) break
         this.#receivers.shift()
@@ -503,7 +516,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
         continue
       }
       if (this.listenerCount('message') === 0) return this.#updateInterest()
-      const batch = this.#tryReceive(() => this.#native!.tryRecvBatch(MAX_PER_TURN - delivered))
+      const batch = this.#tryReceive(() => channelTryRecvBatch(this.#handle, MAX_PER_TURN - delivered))
       if (batch === undefined) return
       if (batch.length === 0) break
       this.#emitAll(batch)
@@ -561,10 +574,10 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
       const head = this.#sends[0]!
       let sent: boolean
       try {
-        sent = native.trySend(head.data, head.lane)
+        sent = channelTrySend(this.#handle, head.data, head.lane)
         if (!sent) {
           native.armRoom()
-          sent = native.trySend(head.data, head.lane)
+          sent = channelTrySend(this.#handle, head.data, head.lane)
         }
       } catch (e) {
         this.#sends.shift()

@@ -1,0 +1,177 @@
+//! The data path: free functions that take a channel handle (`NativeChannel.handle`) instead
+//! of being methods, because napi-rs class methods cost several hundred nanoseconds per call
+//! and these run once per message (see `table.rs`). They convert values and delegate.
+
+use napi::bindgen_prelude::{BufferSlice, Env, FromNapiValue, JsValue, Uint32Array, Uint8Array, Unknown};
+use napi::sys;
+use napi_derive::napi;
+use shmring_channel::ChannelError;
+
+use crate::channel::to_priority;
+use crate::error::{error, from_channel, Code, Result};
+use crate::table;
+
+/// Copies `data` into the lane of `priority` (0 critical, 1 high, 2 normal) of the channel
+/// `handle`. Returns `false` when the lane is full.
+#[napi]
+pub fn channel_try_send(handle: u32, data: &[u8], priority: u32) -> Result<bool> {
+    let priority = to_priority(priority)?;
+    table::with(handle, |channel| channel.try_send_with(data, priority).map_err(from_channel))
+}
+
+/// Sends as many of `messages` as fit now; returns how many.
+#[napi(ts_args_type = "handle: number, messages: Array<Uint8Array>, priority: number")]
+pub fn channel_try_send_batch(env: &Env, handle: u32, messages: Vec<Unknown<'_>>, priority: u32) -> Result<u32> {
+    let priority = to_priority(priority)?;
+    // Reading the array may run JavaScript (element getters), which could detach a view
+    // converted earlier; so the elements are read first and turned into byte views only
+    // afterwards, when no JavaScript can run until the copy is done.
+    let messages = messages
+        .iter()
+        // SAFETY: each value belongs to this call's scope; the conversion checks its type.
+        .map(|m| unsafe { Uint8Array::from_napi_value(env.raw(), m.raw()) })
+        .collect::<napi::Result<Vec<Uint8Array>>>()
+        .map_err(|e| error(Code::InvalidArg, format!("messages must be Uint8Arrays: {}", e.reason)))?;
+    table::with(handle, |channel| Ok(channel.try_send_batch(&messages, priority).map_err(from_channel)? as u32))
+}
+
+/// Sends messages packed back to back in `packed`, message `i` being `lengths[i]` bytes
+/// long, as many as fit now, with one wake of the peer. Returns how many were sent. The
+/// fastest way to stream many small messages (no per-message JavaScript object).
+#[napi]
+pub fn channel_try_send_packed(handle: u32, packed: &[u8], lengths: &[u32], priority: u32) -> Result<u32> {
+    let priority = to_priority(priority)?;
+    let messages = split_packed(packed, lengths)?;
+    table::with(handle, |channel| Ok(channel.try_send_batch(&messages, priority).map_err(from_channel)? as u32))
+}
+
+/// The next message in a new Buffer (copied straight from shared memory into memory owned by
+/// JavaScript), or `null` when none is waiting.
+#[napi]
+pub fn channel_try_recv<'env>(env: &'env Env, handle: u32) -> Result<Option<BufferSlice<'env>>> {
+    Ok(channel_try_recv_batch(env, handle, 1)?.pop())
+}
+
+/// Up to `max` waiting messages, each in a new Buffer; an empty array when none is waiting.
+#[napi]
+pub fn channel_try_recv_batch<'env>(env: &'env Env, handle: u32, max: u32) -> Result<Vec<BufferSlice<'env>>> {
+    let mut out = Vec::new();
+    let mut failed = None;
+    // A message is released only once its Buffer exists: if allocation fails, it stays queued.
+    table::with(handle, |channel| {
+        channel
+            .recv_batch_while(max as usize, |record| match js_buffer(env, record) {
+                Ok(buffer) => {
+                    out.push(buffer);
+                    true
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            })
+            .map_err(from_channel)
+    })?;
+    match failed {
+        Some(e) if out.is_empty() => Err(e),
+        _ => Ok(out),
+    }
+}
+
+/// Copies the next message into `target`; returns its length, or `null` when none is waiting.
+/// Throws ERR_SHMRING_BUFFER_TOO_SMALL (the message stays queued) if it does not fit.
+#[napi]
+pub fn channel_recv_into(handle: u32, mut target: Uint8Array) -> Result<Option<u32>> {
+    // SAFETY: the typed array's memory belongs to JavaScript and stays alive for this
+    // synchronous call; no other Rust reference to it exists (the TypeScript layer refuses
+    // SharedArrayBuffer-backed views).
+    let target = unsafe { target.as_mut() };
+    let received = table::with(handle, |channel| channel.try_recv_into(target).map_err(from_channel))?;
+    Ok(received.map(|n| n as u32))
+}
+
+/// Receives waiting messages into `target`, back to back, writing each length into
+/// `lengths`; stops when the next message does not fit (it stays queued) or `lengths` is full.
+/// Returns how many were received (0 when none is waiting). Throws
+/// ERR_SHMRING_BUFFER_TOO_SMALL if not even the first message fits.
+#[napi]
+pub fn channel_recv_packed(handle: u32, mut target: Uint8Array, mut lengths: Uint32Array) -> Result<u32> {
+    // SAFETY: both typed arrays belong to JavaScript and stay alive for this synchronous call;
+    // if they share one ArrayBuffer the two slices could overlap, so that is refused below
+    // before either is written.
+    let (target, lengths) = unsafe { (target.as_mut(), lengths.as_mut()) };
+    if ranges_overlap(target.as_ptr() as usize, target.len(), lengths.as_ptr() as usize, lengths.len() * 4) {
+        return Err(error(Code::InvalidArg, "target and lengths must not share memory"));
+    }
+    let (mut offset, mut count, mut needed) = (0usize, 0usize, None);
+    table::with(handle, |channel| {
+        channel
+            .recv_batch_while(lengths.len(), |record| {
+                if record.len() > target.len() - offset {
+                    if count == 0 {
+                        needed = Some(record.len());
+                    }
+                    return false;
+                }
+                record.copy_to(&mut target[offset..]);
+                lengths[count] = record.len() as u32;
+                offset += record.len();
+                count += 1;
+                true
+            })
+            .map_err(from_channel)
+    })?;
+    match needed {
+        Some(needed) => Err(from_channel(ChannelError::BufferTooSmall { needed })),
+        None => Ok(count as u32),
+    }
+}
+
+/// Splits `packed` into the messages `lengths` describe.
+fn split_packed<'a>(packed: &'a [u8], lengths: &[u32]) -> Result<Vec<&'a [u8]>> {
+    let mut messages = Vec::with_capacity(lengths.len());
+    let mut rest = packed;
+    for &len in lengths {
+        let len = len as usize;
+        if len > rest.len() {
+            return Err(error(Code::InvalidArg, "lengths add up to more than the packed buffer holds"));
+        }
+        let (message, tail) = rest.split_at(len);
+        messages.push(message);
+        rest = tail;
+    }
+    Ok(messages)
+}
+
+fn ranges_overlap(a: usize, a_len: usize, b: usize, b_len: usize) -> bool {
+    a_len > 0 && b_len > 0 && a < b + b_len && b < a + a_len
+}
+
+/// Allocates a Buffer owned by JavaScript (never an external buffer, which Electron refuses)
+/// and copies the record into it.
+fn js_buffer<'env>(env: &'env Env, record: shmring_channel::Record<'_>) -> Result<BufferSlice<'env>> {
+    let len = record.len();
+    let mut raw = std::ptr::null_mut();
+    let mut data = std::ptr::null_mut();
+    // SAFETY: `env` is the live environment of this call; the out-pointers are valid locals.
+    let status = unsafe { sys::napi_create_buffer(env.raw(), len, &mut data, &mut raw) };
+    if status != sys::Status::napi_ok {
+        return Err(error(Code::Os, format!("cannot allocate a {len}-byte Buffer (napi status {status})")));
+    }
+    // Re-read the pointer from the Buffer itself (the creation out-pointer is not reliable on
+    // every target, see napi-rs `buffer_data_ptr`), then copy the record into it.
+    let mut info_len = 0usize;
+    // SAFETY: `raw` is the Buffer just created in this scope.
+    let status = unsafe { sys::napi_get_buffer_info(env.raw(), raw, &mut data, &mut info_len) };
+    if status != sys::Status::napi_ok || info_len != len {
+        return Err(error(Code::Os, "cannot read back a new Buffer"));
+    }
+    if len > 0 {
+        // SAFETY: `data` points to `len` writable bytes owned by the new Buffer, which nothing
+        // else references yet.
+        let target = unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) };
+        record.copy_to(target);
+    }
+    // SAFETY: `raw` is a Buffer value of this environment.
+    unsafe { BufferSlice::from_napi_value(env.raw(), raw) }.map_err(|e| error(Code::Os, e.to_string()))
+}
