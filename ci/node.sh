@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Node side: build the addon from source (release; `npm ci` already built it through
+# The Node side: build the addon from source (release; `npm install` already built it through
 # `prepare`, so this is incremental), check that the committed generated
 # files (index.js, index.d.ts) are fresh, type-check the TypeScript, build the Rust peer used
 # by the Node↔Rust tests, then run the ava suite.

@@ -224,10 +224,15 @@ impl Shared {
         deadline: Option<Instant>,
         mut ready: impl FnMut() -> bool,
     ) -> std::io::Result<ParkResult> {
+        // Only the first slice spins: later ones follow a sleep, where spinning again would
+        // only cost CPU on an idle channel.
+        let mut no_spin = Spinner::never();
+        let mut spinner = Some(spinner);
         loop {
             let slice_end = Instant::now() + LIVENESS_SLICE;
             let until = deadline.map_or(slice_end, |d| d.min(slice_end));
-            if shmring_wait::park(word, spinner, Some(until), &mut ready)? == ParkResult::Ready {
+            let slice_spinner = spinner.take().unwrap_or(&mut no_spin);
+            if shmring_wait::park(word, slice_spinner, Some(until), &mut ready)? == ParkResult::Ready {
                 return Ok(ParkResult::Ready);
             }
             if self.peer_is_dead() {

@@ -62,9 +62,9 @@
 //! # Spinning
 //!
 //! Before parking, [`park`] spins on `ready()` for the [`Spinner`]'s budget (an adaptive
-//! time, 0..=[`Spinner::MAX_SPIN`], with `spin_loop` hints), then yields the CPU a few times
+//! time, 1 µs..=[`Spinner::MAX_SPIN`], with `spin_loop` hints), then yields the CPU a few times
 //! (on a machine with few cores the peer may need ours). The budget doubles when the
-//! condition became true while spinning and halves when the waiter had to sleep, as in
+//! condition became true while spinning and halves (not below 1 µs) when the waiter had to sleep, as in
 //! parking_lot's adaptive mutexes and glibc's `PTHREAD_MUTEX_ADAPTIVE_NP`.
 
 use std::hint;
@@ -91,8 +91,9 @@ pub enum ParkResult {
 
 /// Adaptive spin budget, kept by one waiter across calls to [`park`].
 ///
-/// The budget is a time in `0..=`[`Spinner::MAX_SPIN`]; it doubles (at least to 1 µs) when the
-/// condition became true while spinning or yielding, and halves when the waiter had to sleep.
+/// The budget is a time in `1 µs..=`[`Spinner::MAX_SPIN`]; it doubles when the condition became
+/// true while spinning, stays when it became true only after a yield (spinning did not help:
+/// typically both sides share a CPU), and halves (not below 1 µs) when the waiter had to sleep.
 /// After the timed spin come [`Spinner::YIELDS`] calls to `std::thread::yield_now`.
 /// [`Spinner::never`] does neither: [`park`] goes straight to sleep.
 #[derive(Debug, Clone)]
@@ -136,7 +137,9 @@ impl Spinner {
 
     fn shrink(&mut self) {
         if self.adaptive {
-            self.budget_ns /= 2;
+            // Never below MIN_GROWTH_NS: a spinner at zero could never notice that spinning
+            // pays off again.
+            self.budget_ns = (self.budget_ns / 2).max(Self::MIN_GROWTH_NS);
         }
     }
 
@@ -167,7 +170,8 @@ impl Spinner {
             }
             thread::yield_now();
             if ready() {
-                self.grow();
+                // Yielding paid off, not spinning (typically: both sides share a CPU), so
+                // the budget is left alone rather than grown into spins that cannot succeed.
                 return true;
             }
         }

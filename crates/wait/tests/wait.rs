@@ -296,3 +296,15 @@ fn handles_are_send_and_sync() {
     assert_send_sync::<Word<'static>>();
     assert_send_sync::<Spinner>();
 }
+
+#[test]
+fn sleeping_never_shrinks_the_budget_below_one_microsecond() {
+    let mut spinner = Spinner::new();
+    let n = notifier();
+    let value = AtomicU32::new(AWAKE);
+    for _ in 0..40 {
+        let deadline = Some(Instant::now() + Duration::from_micros(50));
+        park(&Word::new(&value, &n), &mut spinner, deadline, || false).unwrap();
+    }
+    assert_eq!(spinner.budget(), Duration::from_micros(1), "a spinner at zero could never recover");
+}
