@@ -76,6 +76,41 @@ pub const LIVENESS_SLICE: Duration = shared::LIVENESS_SLICE;
 /// channel (see `Channel::pass_to_child` and `Channel::from_parent`).
 pub const FD_ENV: &str = "SHMRING_CHANNEL_FD";
 
+/// Makes `command`'s child inherit `fd` as fd number `child_fd` (≥ 3) and names that number in
+/// the environment variable `env` (e.g. [`FD_ENV`]). `fd` stays open as long as `command`.
+#[cfg(unix)]
+pub fn inherit_fd(
+    command: &mut std::process::Command,
+    fd: std::os::fd::OwnedFd,
+    child_fd: i32,
+    env: &str,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    if child_fd < 3 {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "child_fd must be 3 or more"));
+    }
+    command.env(env, child_fd.to_string());
+    // SAFETY: the closure runs in the forked child before exec and calls only dup2 and fcntl,
+    // which are async-signal-safe; it allocates nothing. `fd` is moved into the closure, so it
+    // stays open as long as `command` does.
+    unsafe {
+        command.pre_exec(move || {
+            let source = fd.as_raw_fd();
+            if source == child_fd {
+                let flags = libc::fcntl(source, libc::F_GETFD);
+                if flags == -1 || libc::fcntl(source, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(source, child_fd) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    Ok(())
+}
+
 /// The lane a message travels on. Each has its own ring, so a flood on one lane never
 /// blocks another; receivers serve higher lanes first (see [`FAIRNESS_PERIOD`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -224,33 +259,9 @@ impl Channel {
     /// [`FD_ENV`], so that the child attaches with [`from_parent`](Self::from_parent).
     #[cfg(unix)]
     pub fn pass_to_child(&self, command: &mut std::process::Command, child_fd: i32) -> std::io::Result<()> {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::process::CommandExt;
-        if child_fd < 3 {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "child_fd must be 3 or more"));
-        }
-        let fd = self.share_fd()?;
-        command.env(FD_ENV, child_fd.to_string());
         // Note: the caller should `watch_peer(child.id())` after spawning, so that a child that
         // dies before attaching is noticed.
-        // SAFETY: the closure runs in the forked child before exec and calls only dup2 and
-        // fcntl, which are async-signal-safe; it allocates nothing. `fd` is moved into the
-        // closure, so it stays open as long as `command` does.
-        unsafe {
-            command.pre_exec(move || {
-                let source = fd.as_raw_fd();
-                if source == child_fd {
-                    let flags = libc::fcntl(source, libc::F_GETFD);
-                    if flags == -1 || libc::fcntl(source, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == -1 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                } else if libc::dup2(source, child_fd) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            })
-        };
-        Ok(())
+        inherit_fd(command, self.share_fd()?, child_fd, FD_ENV)
     }
 
     fn assemble(shared: Shared, ends: shared::Ends) -> Channel {
