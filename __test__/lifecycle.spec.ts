@@ -209,8 +209,8 @@ test("close() inside a 'message' handler is safe: no error, one close event", as
   a.close()
 })
 
-// Known bug (reported): #drain emits the rest of a received batch after a handler closed the
-// channel. Remove `.failing` when lib/channel.ts stops delivering after close().
+// Pins a fixed bug: #drain used to emit the rest of a received batch after a handler closed
+// the channel.
 test("close() inside a 'message' handler stops delivery of the rest of the batch", async (t) => {
   const [a, b] = pair()
   let delivered = 0
