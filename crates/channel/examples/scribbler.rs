@@ -19,10 +19,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(std::io::Error::last_os_error().into());
     }
     let len = st.st_size as usize;
+    let prot = libc::PROT_READ | libc::PROT_WRITE;
     // SAFETY: a fresh shared mapping of the whole (sealed, fixed-size) object; we only write
     // bytes through raw pointers below, within `len`.
-    let base =
-        unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0) };
+    let base = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd, 0) };
     if base == libc::MAP_FAILED {
         return Err(std::io::Error::last_os_error().into());
     }
