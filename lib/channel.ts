@@ -233,7 +233,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
    */
   trySend(data: Uint8Array, priority: Priority = 'normal'): boolean {
     checkBytes(data, 'data')
-    const native = this.#open()
+    this.#open()
     const lanes = lane(priority)
     if (this.#sends.length === 0 && channelTrySend(this.#handle, data, lanes)) return true
     this.#wantDrainEvent = true
@@ -248,7 +248,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     // exactly what was checked (no getters, no later changes).
     messages = Array.from(messages)
     for (let i = 0; i < messages.length; i++) checkBytes(messages[i], `messages[${i}]`)
-    const native = this.#open()
+    this.#open()
     if (this.#sends.length > 0) return 0
     const sent = channelTrySendBatch(this.#handle, messages, lane(priority))
     if (sent < messages.length) {
@@ -266,7 +266,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   trySendPacked(packed: Uint8Array, lengths: Uint32Array, priority: Priority = 'normal'): number {
     checkBytes(packed, 'packed')
     checkUint32Array(lengths, 'lengths')
-    const native = this.#open()
+    this.#open()
     if (this.#sends.length > 0) return 0
     const sent = channelTrySendPacked(this.#handle, packed, lengths, lane(priority))
     if (sent < lengths.length) {
@@ -494,11 +494,9 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     if (this.#draining || !this.#native) return
     this.#draining = true
     try {
-      this.#drain()
+      this.#drain() // re-arms the doorbell itself, unless it continues on setImmediate
     } finally {
       this.#draining = false
-      // Re-arm even if a listener threw, so the channel never stalls.
-      if (!this.#dataArmed) this.#updateInterest()
     }
   }
 

@@ -9,10 +9,9 @@ import * as net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-import { Channel } from '../channel'
 import { fromParent, spawn } from '../spawn'
 import { frame, readFrames } from './framing'
-import { END, respond } from './protocol'
+import { respond } from './protocol'
 
 /** The benchmark's view of a connected peer process. */
 export interface Peer {
@@ -259,5 +258,3 @@ export const transports: Transport[] = [
   ipc('advanced'),
 ]
 
-export const END_KIND = END
-export type { Channel }
