@@ -1,14 +1,16 @@
 //! The reading end: finds, validates and hands out records; releases them with one `Release`
 //! store of `head`.
 //!
-//! The consumer owns `head` and caches the producer's `tail`, refreshing it only when the
-//! cached value says the ring is empty. A refreshed tail is validated
-//! (`old tail <= tail <= released head + capacity`, 8-aligned), and every record header is
-//! read once and checked by [`record::parse`](crate::record::parse) before its length is used.
+//! The consumer owns `head` and finds records by loading the header word at its read position
+//! with `Acquire`: zero means nothing is published yet, anything else is a header, read once
+//! and checked by [`record::parse`](crate::record::parse) before its length is used. That is
+//! one cache line moving from producer to consumer per small record, where reading the
+//! producer's `tail` first would be two. `tail` is read only for [`used_len`](Consumer::used_len),
+//! and validated there (`old tail <= tail <= released + capacity`, 8-aligned).
 //!
 //! Counter arithmetic cannot overflow: `head` only grows by a validated pad skip or record
-//! footprint, each at most `tail - head`, so `head <= tail`; `tail` is peer-written and checked
-//! against `released + capacity` with a saturating sum (see `refresh_tail`).
+//! footprint, each at most `released + capacity - head` (the `room` that `parse` checks, with a
+//! saturating sum), so `head <= released + capacity` and never passes `u64::MAX`.
 
 use crate::error::{AttachError, Corrupt, PopError};
 use crate::record::{self, Parsed, RECORD_HEADER_LEN};
@@ -24,7 +26,7 @@ pub struct Consumer {
     head: u64,
     /// Last value stored to the shared `head`.
     released: u64,
-    /// Last validated producer `tail`; stale by design.
+    /// Last validated producer `tail`; read only by `used_len`.
     tail: u64,
     /// The validated record at `head` (payload offset, length, footprint), once found: the
     /// header is read and checked once, however often `is_empty`/`peek` look at it.
@@ -63,8 +65,7 @@ impl Consumer {
         self.corrupt
     }
 
-    /// Whether no published record is waiting (refreshes the producer's counter when the
-    /// cached one says empty).
+    /// Whether no published record is waiting.
     pub fn is_empty(&mut self) -> Result<bool, Corrupt> {
         Ok(self.next_record()?.is_none())
     }
@@ -72,7 +73,9 @@ impl Consumer {
     /// Bytes published and not yet released (after refreshing the producer's counter).
     pub fn used_len(&mut self) -> Result<usize, Corrupt> {
         self.refresh_tail()?;
-        Ok((self.tail - self.released) as usize)
+        // The producer stores `tail` just after the header that publishes a batch, so we may
+        // already have released past the value we read: then nothing is waiting.
+        Ok(self.tail.saturating_sub(self.released) as usize)
     }
 
     /// The next record, without consuming it; `Ok(None)` when the ring is empty. Call
@@ -106,7 +109,7 @@ impl Consumer {
     #[inline]
     pub fn consume(&mut self) {
         if let Some((_, _, footprint)) = self.found.take() {
-            // No overflow: `record::parse` checked `footprint <= tail - head`.
+            // No overflow: `record::parse` checked `footprint <= room`.
             self.head += footprint as u64;
         }
     }
@@ -195,25 +198,27 @@ impl Consumer {
         }
         let start = self.head;
         loop {
-            if self.head == self.tail {
-                self.refresh_tail()?;
-                if self.head == self.tail {
-                    if self.head != start && self.released == start {
-                        self.publish();
-                    }
-                    return Ok(None);
-                }
-            }
             let pos = self.head as usize & (self.capacity - 1);
-            let available = (self.tail - self.head) as usize;
-            match record::parse(self.region.load_word(pos), pos, available, self.capacity) {
+            // No overflow: `head <= released + capacity` (module doc), and the saturated sum
+            // is an exact stand-in for the true bound near `u64::MAX`.
+            let room = (self.released.saturating_add(self.capacity as u64) - self.head) as usize;
+            // ORDERING: Acquire pairs with the Release store of the batch's first header in
+            // `Producer::publish`: the payloads and later headers of the batch are visible.
+            let word = self.region.load_word(pos, Ordering::Acquire);
+            match record::parse(word, pos, room, self.capacity) {
                 Some(Parsed::Record { len, footprint }) => {
                     let found = (pos + RECORD_HEADER_LEN, len, footprint);
                     self.found = Some(found);
                     return Ok(Some(found));
                 }
-                // No overflow: `record::parse` checked `skip <= available = tail - head`.
+                // No overflow: `record::parse` checked `skip <= room`.
                 Some(Parsed::Pad { skip }) => self.head += skip as u64,
+                Some(Parsed::Empty) => {
+                    if self.head != start && self.released == start {
+                        self.publish();
+                    }
+                    return Ok(None);
+                }
                 None => return Err(self.poison()),
             }
         }
@@ -222,13 +227,13 @@ impl Consumer {
     #[inline]
     fn advance(&mut self, footprint: usize) {
         self.found = None;
-        // No overflow: `record::parse` checked `footprint <= tail - head`.
+        // No overflow: `record::parse` checked `footprint <= room`.
         self.head += footprint as u64;
     }
 
     fn refresh_tail(&mut self) -> Result<(), Corrupt> {
-        // ORDERING: Acquire pairs with the Release store of `tail` in `Producer::publish`, so
-        // the record headers and payloads below the new tail are visible to our reads.
+        // ORDERING: Acquire pairs with the Release store of `tail` in `Producer::publish`
+        // (only a fill figure is derived from it; records are found through their headers).
         // SAFETY: `attach` verified `region.len() >= total_len(capacity) > HEADER_LEN`.
         let tail = unsafe { self.region.tail() }.load(Ordering::Acquire);
         // Saturating: near `u64::MAX` (a peer can race the counters there, one capacity per
@@ -339,7 +344,7 @@ mod tests {
         // A peer-published 9-byte record (footprint 24) that ends exactly at the last 8-aligned
         // counter value: `released + capacity` is past `u64::MAX`.
         let pos = start as usize & (capacity - 1);
-        region.store_word(pos, record_header(9));
+        region.store_word(pos, record_header(9), Ordering::Release);
         region.copy_in(pos + RECORD_HEADER_LEN, &[7; 9]);
         assert_eq!(footprint(9) as u64, top - start);
         // SAFETY: the region holds a whole ring (`init` succeeded above).

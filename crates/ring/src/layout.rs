@@ -20,7 +20,7 @@
 /// `b"RNG1"` read as a little-endian `u32`.
 pub const RING_MAGIC: u32 = u32::from_le_bytes(*b"RNG1");
 /// Version of this layout; bumped on any incompatible change.
-pub const RING_VERSION: u32 = 1;
+pub const RING_VERSION: u32 = 2;
 /// Bytes before the data area: three 128-byte lines.
 pub const HEADER_LEN: usize = 384;
 /// Offset of the producer-owned `tail` counter.

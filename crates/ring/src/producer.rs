@@ -1,8 +1,16 @@
 //! The writing end: reserves space, writes records, publishes them with one `Release` store.
 //!
-//! The producer owns `tail` (it never reads the shared copy back) and caches the consumer's
-//! `head`, refreshing it only when the cached value says the ring is too full. Every refreshed
-//! head is validated (`old head <= head <= published tail`, 8-aligned) before it is used.
+//! Publishing is a header store: the header of the first record of a batch (or of the pad
+//! before it) is held back while the batch is written, and [`publish`](Producer::publish)
+//! first zeroes the word at the new write position, then stores the held header with
+//! `Release`. The consumer, which finds records by loading the header word at its read
+//! position, therefore sees either zero or a whole batch; see `record.rs`. To always have that
+//! word to zero, a record is accepted only if 8 bytes stay free after it.
+//!
+//! The producer also stores `tail` (for fill figures and the watcher threads' readiness
+//! checks) and caches the consumer's `head`, refreshing it only when the cached value says the
+//! ring is too full. Every refreshed head is validated (`old head <= head <= published tail`,
+//! 8-aligned) before it is used.
 //!
 //! Counter arithmetic cannot overflow: `head <= tail` always, and `reserve_at` checks that
 //! `tail + needed` fits a `u64` before it moves `tail` (the pad and the record together never
@@ -24,6 +32,9 @@ pub struct Producer {
     published: u64,
     /// Last validated consumer `head`; stale by design (refreshed only when space runs out).
     head: u64,
+    /// The header word for data offset `published & (capacity - 1)`, held back until
+    /// `publish`; `Some` exactly when something was staged since the last publish.
+    held: Option<u64>,
     corrupt: bool,
     #[cfg(loom)]
     weak_publish: bool,
@@ -46,6 +57,7 @@ impl Producer {
             tail,
             published: tail,
             head,
+            held: None,
             corrupt: false,
             #[cfg(loom)]
             weak_publish: false,
@@ -128,18 +140,27 @@ impl Producer {
     /// new to publish (the caller then decides whether the consumer needs a wake).
     #[inline]
     pub fn publish(&mut self) -> bool {
-        if self.published == self.tail {
+        let Some(first_header) = self.held.take() else {
             return false;
-        }
-        self.published = self.tail;
+        };
+        let mask = self.capacity - 1;
+        // The word at the new write position must read as "nothing yet" when the consumer gets
+        // there; it may hold an old record's bytes. It is free: `reserve_at` kept 8 bytes free
+        // past every record. Relaxed: ordered before the consumer's read by the Release below.
+        self.region.store_word(self.tail as usize & mask, 0, Ordering::Relaxed);
         #[cfg(loom)]
         let order = if self.weak_publish { Ordering::Relaxed } else { Ordering::Release };
         #[cfg(not(loom))]
         let order = Ordering::Release;
+        // ORDERING: Release publishes every header, payload and the zero word written before
+        // it; pairs with the Acquire header load in `Consumer::next_record`.
+        self.region.store_word(self.published as usize & mask, first_header, order);
+        self.published = self.tail;
         // SAFETY: `attach` verified `region.len() >= total_len(capacity) > HEADER_LEN`.
-        // ORDERING: Release publishes the record headers and payloads written before it; pairs
-        // with the Acquire load of `tail` in `Consumer::refresh_tail`.
-        unsafe { self.region.tail() }.store(self.tail, order);
+        // ORDERING: Release pairs with the Acquire loads of `tail` in `Consumer::used_len` and
+        // `has_unreleased` (a watcher thread's readiness check); after the header store, so a
+        // reader of `tail` sees the batch too.
+        unsafe { self.region.tail() }.store(self.tail, Ordering::Release);
         true
     }
 
@@ -173,16 +194,17 @@ impl Producer {
             self.corrupt = true;
             return Err(PushError::Corrupt);
         }
-        if self.free() < needed {
+        // 8 more bytes stay free for the zero word `publish` writes after the record.
+        if self.free() < needed + RECORD_HEADER_LEN {
             self.refresh_head()?;
-            if self.free() < needed {
+            if self.free() < needed + RECORD_HEADER_LEN {
                 return Err(PushError::Full);
             }
         }
         if footprint <= contiguous {
             return Ok(pos);
         }
-        self.region.store_word(pos, PAD_HEADER);
+        self.write_header(PAD_HEADER);
         // No overflow: `contiguous` is part of `needed`, checked above.
         self.tail += contiguous as u64;
         Ok(0)
@@ -197,9 +219,22 @@ impl Producer {
     fn finish_record(&mut self, pos: usize, len: usize) {
         // `len <= max_payload_len(capacity) <= 2^31 - 8` (capacity <= MAX_CAPACITY = 2^32) was
         // checked in `reserve_at`, so the cast is lossless.
-        self.region.store_word(pos, record_header(len as u32));
+        debug_assert_eq!(pos, self.tail as usize & (self.capacity - 1));
+        self.write_header(record_header(len as u32));
         // No overflow: `reserve_at` checked `tail + needed` fits, and `footprint(len) <= needed`.
         self.tail += footprint(len) as u64;
+    }
+
+    /// Writes a header at the write position, or holds it back when it is the first of a
+    /// batch (see `publish`).
+    #[inline]
+    fn write_header(&mut self, word: u64) {
+        if self.tail == self.published {
+            self.held = Some(word);
+        } else {
+            // ORDERING: Relaxed; published by the Release store of the held header.
+            self.region.store_word(self.tail as usize & (self.capacity - 1), word, Ordering::Relaxed);
+        }
     }
 
     fn refresh_head(&mut self) -> Result<(), Corrupt> {
@@ -311,7 +346,8 @@ mod tests {
         let start = !7u64 - 16; // `!7` is `u64::MAX` rounded down to a multiple of 8
                                 // SAFETY: the region holds a whole ring (`init` succeeded above).
         unsafe { region.head() }.store(start, Ordering::Release);
-        let mut producer = Producer { region, capacity, tail: start, published: start, head: start, corrupt: false };
+        let mut producer =
+            Producer { region, capacity, tail: start, published: start, head: start, held: None, corrupt: false };
         producer.push(&[1; 8]).unwrap(); // 16 bytes: `tail` is now the last 8-aligned `u64`
         assert_eq!(producer.push(&[]), Err(PushError::Corrupt));
         assert!(producer.is_corrupt());

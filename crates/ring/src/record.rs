@@ -42,9 +42,11 @@ pub const fn record_header(len: u32) -> u64 {
 /// Header word of a pad marker.
 pub const PAD_HEADER: u64 = (TAG_PAD as u64) << 32;
 
-/// What a validated header at read position `pos` says.
+/// What a validated header word at read position `pos` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parsed {
+    /// The word is zero: nothing is published at `pos` yet.
+    Empty,
     /// A record with a payload of `len` bytes at `pos + 8`; it occupies `footprint` bytes.
     Record {
         /// Payload length in bytes.
@@ -59,18 +61,22 @@ pub enum Parsed {
     },
 }
 
-/// Validates a header word read at data offset `pos` when `available` bytes are published
-/// from `pos` on. Returns `None` for anything a correct producer never writes: an unknown tag,
-/// a record longer than `max_payload_len`, one that would cross the end of the data area, or
-/// one that extends past the published tail.
+/// Validates a header word read at data offset `pos`, where the consumer may advance by at
+/// most `room` bytes (its released counter plus the capacity, minus its read position: what
+/// a correct producer can have written ahead of it). Returns `None` for anything a correct
+/// producer never writes: an unknown tag, a record longer than `max_payload_len`, one that
+/// would cross the end of the data area, or one (or a pad) reaching past `room`.
 #[inline]
-pub fn parse(word: u64, pos: usize, available: usize, capacity: usize) -> Option<Parsed> {
-    debug_assert!(pos < capacity && pos % RECORD_ALIGN == 0 && available >= RECORD_HEADER_LEN);
+pub fn parse(word: u64, pos: usize, room: usize, capacity: usize) -> Option<Parsed> {
+    debug_assert!(pos < capacity && pos % RECORD_ALIGN == 0);
+    if word == 0 {
+        return Some(Parsed::Empty);
+    }
     let tag = (word >> 32) as u32;
     let len = word as u32 as usize;
     let contiguous = capacity - pos;
     if tag == TAG_PAD {
-        return (contiguous <= available).then_some(Parsed::Pad { skip: contiguous });
+        return (contiguous <= room).then_some(Parsed::Pad { skip: contiguous });
     }
     // A correct producer never writes a record larger than `max_payload_len`: a larger one
     // would be memory-safe but could never be received into a buffer sized by that limit.
@@ -78,7 +84,7 @@ pub fn parse(word: u64, pos: usize, available: usize, capacity: usize) -> Option
         return None;
     }
     let footprint = footprint(len);
-    (footprint <= contiguous && footprint <= available).then_some(Parsed::Record { len, footprint })
+    (footprint <= contiguous && footprint <= room).then_some(Parsed::Record { len, footprint })
 }
 
 #[cfg(test)]
@@ -94,8 +100,15 @@ mod tests {
     }
 
     #[test]
-    fn parse_rejects_unknown_tags_and_records_past_the_tail_or_the_end() {
-        assert_eq!(parse(0, 0, 64, 64), None);
+    fn parse_reads_a_zero_word_as_nothing_published_yet() {
+        assert_eq!(parse(0, 0, 64, 64), Some(Parsed::Empty));
+        assert_eq!(parse(0, 56, 0, 64), Some(Parsed::Empty));
+    }
+
+    #[test]
+    fn parse_rejects_unknown_tags_and_records_past_the_room_or_the_end() {
+        assert_eq!(parse(1 << 32, 0, 64, 64), None);
+        assert_eq!(parse(u64::MAX, 0, 64, 64), None);
         assert_eq!(parse(record_header(9), 0, 16, 64), None);
         assert_eq!(parse(record_header(9), 48, 64, 64), None);
         assert_eq!(parse(record_header(u32::MAX), 0, 64, 64), None);

@@ -36,13 +36,13 @@ pub struct Region {
     _owner: Option<Owner>,
 }
 
+#[cfg(not(loom))]
 // SAFETY: `Region` is a pointer to memory that is only accessed through atomics and raw copies
 // (see the module doc); `Region::new`'s contract makes the memory valid for as long as the
 // region lives, from any thread.
-#[cfg(not(loom))]
 unsafe impl Send for Region {}
-// SAFETY: as for `Send`: no method hands out references to the plain bytes.
 #[cfg(not(loom))]
+// SAFETY: as for `Send`: no method hands out references to the plain bytes.
 unsafe impl Sync for Region {}
 
 #[cfg(not(loom))]
@@ -158,24 +158,27 @@ impl Region {
     }
 
     /// Loads the record header word at data offset `pos` (8-aligned, `pos + 8 <= capacity`).
+    ///
+    /// The consumer passes `Acquire` for the word at its read position (a non-zero header there
+    /// is what publishes a record; see `Producer::publish`).
     #[inline]
-    pub(crate) fn load_word(&self, pos: usize) -> u64 {
+    pub(crate) fn load_word(&self, pos: usize, order: Ordering) -> u64 {
         // SAFETY: `pos` is 8-aligned and `pos + 8 <= capacity` (record positions are masked
         // counters, and counters are validated multiples of 8), inside the region per
         // `data_ptr`. An atomic load because the peer may write this word concurrently.
         let word = unsafe { &*self.data_ptr(pos).cast::<AtomicU64>() };
-        // ORDERING: Relaxed; the Acquire load of `tail` in `Consumer::refresh_tail` already
-        // synchronised with the producer's Release store that published this word.
-        u64::from_le(word.load(Ordering::Relaxed))
+        u64::from_le(word.load(order))
     }
 
-    /// Stores a record header word at data offset `pos`.
+    /// Stores a record header word (or the zero "nothing yet" word) at data offset `pos`.
+    ///
+    /// The producer passes `Release` for the first header of a batch, which publishes the
+    /// batch, and `Relaxed` for everything written before it.
     #[inline]
-    pub(crate) fn store_word(&self, pos: usize, value: u64) {
+    pub(crate) fn store_word(&self, pos: usize, value: u64, order: Ordering) {
         // SAFETY: as in `load_word`; the producer only writes space it validated as free.
         let word = unsafe { &*self.data_ptr(pos).cast::<AtomicU64>() };
-        // ORDERING: Relaxed; published by the Release store of `tail` in `Producer::publish`.
-        word.store(value.to_le(), Ordering::Relaxed);
+        word.store(value.to_le(), order);
     }
 
     /// Copies `src` into the data area at `pos`.
@@ -245,22 +248,22 @@ impl Region {
     pub(crate) unsafe fn header_word(&self, offset: usize) -> &AtomicU64 {
         &self.inner.header[offset / 8]
     }
-    pub(crate) fn load_word(&self, pos: usize) -> u64 {
-        self.inner.data[pos / 8].load(Ordering::Relaxed)
+    pub(crate) fn load_word(&self, pos: usize, order: Ordering) -> u64 {
+        self.inner.data[pos / 8].load(order)
     }
-    pub(crate) fn store_word(&self, pos: usize, value: u64) {
-        self.inner.data[pos / 8].store(value, Ordering::Relaxed)
+    pub(crate) fn store_word(&self, pos: usize, value: u64, order: Ordering) {
+        self.inner.data[pos / 8].store(value, order)
     }
     pub(crate) fn copy_in(&self, pos: usize, src: &[u8]) {
         for (i, chunk) in src.chunks(8).enumerate() {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
-            self.store_word(pos + i * 8, u64::from_le_bytes(word));
+            self.store_word(pos + i * 8, u64::from_le_bytes(word), Ordering::Relaxed);
         }
     }
     pub(crate) fn copy_out(&self, pos: usize, dst: &mut [u8]) {
         for (i, chunk) in dst.chunks_mut(8).enumerate() {
-            let word = self.load_word(pos + i * 8).to_le_bytes();
+            let word = self.load_word(pos + i * 8, Ordering::Relaxed).to_le_bytes();
             chunk.copy_from_slice(&word[..chunk.len()]);
         }
     }

@@ -23,6 +23,9 @@ pub fn init(region: &Region, capacity: usize) -> Result<(), AttachError> {
         region.head().store(0, Ordering::Relaxed);
         region.header_word(0).store(u64::from(RING_VERSION) << 32 | u64::from(RING_MAGIC), Ordering::Relaxed);
     }
+    // The consumer's first read position must hold the "nothing yet" word (see `record.rs`),
+    // whatever the region held before (a fresh mapping is zero anyway).
+    region.store_word(0, 0, Ordering::Relaxed);
     Ok(())
 }
 

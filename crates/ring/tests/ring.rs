@@ -1,5 +1,6 @@
 //! Specification of the SPSC record ring as seen through `Producer` and `Consumer`.
 
+use shmring_ring::record::record_header;
 use shmring_ring::{
     has_unreleased, init, released, total_len, with_capacity, Consumer, PopError, Producer, PushError, Region,
 };
@@ -30,14 +31,15 @@ fn empty_records_are_records() {
 #[test]
 fn push_on_a_full_ring_returns_full_and_leaves_it_unchanged() {
     let (mut producer, mut consumer) = with_capacity(64);
-    // Each 8-byte record takes 16 bytes: four fill the ring.
-    for i in 0..4u8 {
+    // Each 8-byte record takes 16 bytes, and 8 bytes always stay free for the word that marks
+    // the end of the published records: three fill the ring.
+    for i in 0..3u8 {
         producer.push(&[i; 8]).unwrap();
     }
     assert_eq!(producer.push(&[9; 8]), Err(PushError::Full));
     assert_eq!(consumer.pop().unwrap(), Some(vec![0; 8]));
-    producer.push(&[4; 8]).unwrap();
-    for i in 1..5u8 {
+    producer.push(&[3; 8]).unwrap();
+    for i in 1..4u8 {
         assert_eq!(consumer.pop().unwrap(), Some(vec![i; 8]));
     }
 }
@@ -68,10 +70,10 @@ fn a_record_that_would_cross_the_end_is_placed_after_a_pad_at_the_start() {
     let (mut producer, mut consumer) = with_capacity(64);
     producer.push(&[1; 24]).unwrap(); // 32 bytes: 0..32
     producer.push(&[2; 8]).unwrap(); // 16 bytes: 32..48
-    consumer.pop().unwrap();
+    assert_eq!(consumer.pop().unwrap(), Some(vec![1; 24]));
+    assert_eq!(consumer.pop().unwrap(), Some(vec![2; 8]));
     // 16 bytes left before the end; a 24-byte record (32) pads 48..64 and goes to 0..32.
     producer.push(&[3; 24]).unwrap();
-    assert_eq!(consumer.pop().unwrap(), Some(vec![2; 8]));
     let record = consumer.peek().unwrap().unwrap();
     assert_eq!(record.as_ptr(), producer_data_start(&record));
     assert_eq!(record.to_vec(), vec![3; 24]);
@@ -100,10 +102,10 @@ fn staged_records_are_invisible_until_published() {
 fn push_batch_pushes_what_fits_and_reports_the_count() {
     let (mut producer, mut consumer) = with_capacity(64);
     let items = [[1u8; 8]; 6];
-    assert_eq!(producer.push_batch(&items).unwrap(), 4);
+    assert_eq!(producer.push_batch(&items).unwrap(), 3);
     let mut seen = 0;
-    assert_eq!(consumer.pop_batch(100, |r| seen += r.len()).unwrap(), 4);
-    assert_eq!(seen, 32);
+    assert_eq!(consumer.pop_batch(100, |r| seen += r.len()).unwrap(), 3);
+    assert_eq!(seen, 24);
 }
 
 #[test]
@@ -159,7 +161,7 @@ fn peek_does_not_consume_and_release_does() {
 #[test]
 fn consumed_space_returns_to_the_producer_only_when_published() {
     let (mut producer, mut consumer) = with_capacity(64);
-    for _ in 0..4 {
+    for _ in 0..3 {
         producer.push(&[0; 8]).unwrap();
     }
     consumer.peek().unwrap().unwrap();
@@ -258,20 +260,20 @@ fn a_pad_left_by_an_abandoned_slot_is_released_when_the_consumer_finds_the_ring_
 
 #[test]
 fn a_pad_skipped_after_consumed_records_is_released_with_them_by_publish() {
-    let (region, mut producer, mut consumer) = ring_with_region(64);
-    producer.push(&[1; 8]).unwrap(); // 0..16
-    producer.push(&[2; 8]).unwrap(); // 16..32
+    let (region, mut producer, mut consumer) = ring_with_region(128);
+    producer.push(&[1; 40]).unwrap(); // 0..48
+    producer.push(&[2; 40]).unwrap(); // 48..96
     assert_eq!(consumer.pop_batch(usize::MAX, |_| {}).unwrap(), 2);
-    producer.push(&[3; 8]).unwrap(); // 32..48
-    let _ = producer.reserve(24).unwrap(); // pads 48..64; the slot drops at once: abandoned
+    producer.push(&[3; 8]).unwrap(); // 96..112
+    let _ = producer.reserve(24).unwrap(); // pads 112..128; the slot drops at once: abandoned
     producer.publish();
     consumer.peek().unwrap().unwrap();
     consumer.consume();
     assert!(consumer.peek().unwrap().is_none());
     // `consume` without `publish` holds the space back, the pad behind it included.
-    assert_eq!(released(&region), 32, "consumed records stay unreleased until publish");
+    assert_eq!(released(&region), 96, "consumed records stay unreleased until publish");
     assert!(consumer.publish());
-    assert_eq!(released(&region), 64);
+    assert_eq!(released(&region), 128);
     assert!(!has_unreleased(&region));
 }
 
@@ -296,4 +298,21 @@ fn handles_are_sync_and_every_mutation_takes_mut_self() {
     fn assert_sync<T: Sync>() {}
     assert_sync::<shmring_ring::Producer>();
     assert_sync::<shmring_ring::Consumer>();
+}
+
+#[test]
+fn old_payload_bytes_that_look_like_a_header_are_never_delivered() {
+    // Records are found through the header word at the read position, so the producer must
+    // leave "nothing yet" (zero) where the next record will go, over whatever was there.
+    let (mut producer, mut consumer) = with_capacity(64);
+    let phantom = record_header(8).to_le_bytes().repeat(3); // three header-shaped words
+    producer.push(&phantom).unwrap(); // 0..32: its payload covers offsets 8..32
+    assert_eq!(consumer.pop().unwrap(), Some(phantom.clone()));
+    producer.push(&[1; 16]).unwrap(); // 32..56
+    assert_eq!(consumer.pop().unwrap(), Some(vec![1; 16]));
+    producer.push(&[]).unwrap(); // 56..64
+    assert_eq!(consumer.pop().unwrap(), Some(vec![]));
+    producer.push(&[]).unwrap(); // 0..8 of the next lap; the next record would go at 8
+    assert_eq!(consumer.pop().unwrap(), Some(vec![]));
+    assert_eq!(consumer.pop().unwrap(), None, "offset 8 still holds a header-shaped payload word");
 }
