@@ -836,10 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeChannel = nativeBinding.NativeChannel
-module.exports.channelRecvInto = nativeBinding.channelRecvInto
 module.exports.channelRecvPacked = nativeBinding.channelRecvPacked
-module.exports.channelTryRecv = nativeBinding.channelTryRecv
 module.exports.channelTryRecvBatch = nativeBinding.channelTryRecvBatch
-module.exports.channelTrySend = nativeBinding.channelTrySend
 module.exports.channelTrySendBatch = nativeBinding.channelTrySendBatch
 module.exports.channelTrySendPacked = nativeBinding.channelTrySendPacked
+module.exports.nativeInfo = nativeBinding.nativeInfo

@@ -24,10 +24,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-import * as binding from '../index.js'
-import { NativeChannel } from '../index.js'
+import { createRequire } from 'node:module'
+
 import { Channel, codes, FD_ENV } from '../lib/index.js'
 import { spawnFixture } from './helpers/child.js'
+
+// Loaded as CommonJS, as lib/native.ts does: the raw per-message functions (src/fast.rs) are
+// properties of the binding that an ESM namespace import of the generated loader cannot see.
+const binding = createRequire(import.meta.url)('../index.js') as typeof import('../index.js')
+const { NativeChannel } = binding
+type NativeChannel = import('../index.js').NativeChannel
 
 const SEED = Number(process.env.SHMRING_FUZZ_SEED ?? Date.now() % 2 ** 31)
 const CALLS = Number(process.env.SHMRING_FUZZ_CALLS ?? 60_000)
@@ -565,7 +571,7 @@ test('calls on a NativeChannel whose peer process was killed with SIGKILL throw 
   binding.channelTrySend(native.handle, Buffer.from('ping'), 2)
   let reply: Buffer | null = null
   for (let i = 0; i < 1000 && !reply; i++) {
-    reply = binding.channelTryRecv(native.handle)
+    reply = binding.channelTryRecv(native.handle) as Buffer | null
     if (!reply) await new Promise((resolve) => setTimeout(resolve, 10))
   }
   t.is(String(reply), 'ping')

@@ -36,7 +36,6 @@ import {
   channelRecvInto,
   channelRecvPacked,
   channelTryRecv,
-  channelTryRecvBatch,
   channelTrySend,
   channelTrySendBatch,
   channelTrySendPacked,
@@ -73,6 +72,44 @@ export interface RecvOptions {
 
 /** Messages delivered per event-loop turn before yielding with `setImmediate`. */
 export const MAX_PER_TURN = 1024
+
+/**
+ * Where received messages land first: a message that fits is copied from shared memory into
+ * this scratch by one raw native call, then into a pooled `Buffer.allocUnsafe` (for small
+ * messages far cheaper than a Buffer made by native code; measured with callgrind, about a
+ * third of the instructions). Longer ones get a Buffer of their own from native code. One per
+ * JavaScript thread (module instance); nothing runs between the fill and the copy.
+ */
+const scratch = Buffer.allocUnsafeSlow(64 * 1024)
+
+/** The next message on `handle`, or `null`; throws what the native call throws. */
+function takeMessage(handle: number): Buffer | null {
+  const taken = channelTryRecv(handle, scratch)
+  if (typeof taken !== 'number') return taken
+  const message = Buffer.allocUnsafe(taken)
+  scratch.copy(message, 0, 0, taken)
+  return message
+}
+
+/**
+ * Up to `max` messages on `handle`. An error after the first message ends the batch instead
+ * of losing it (end of stream and corruption are sticky: the next call reports them).
+ */
+function takeMessages(handle: number, max: number): Buffer[] {
+  const messages: Buffer[] = []
+  while (messages.length < max) {
+    let message: Buffer | null
+    try {
+      message = takeMessage(handle)
+    } catch (e) {
+      if (messages.length === 0) throw e
+      break
+    }
+    if (message === null) break
+    messages.push(message)
+  }
+  return messages
+}
 
 /** Default upper bound of the adaptive spin in `recv()`, in microseconds. */
 export const DEFAULT_SPIN_MICROS = 20
@@ -290,7 +327,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
 
   /** The next waiting message, or `null`. Copies it from shared memory into a new Buffer. */
   tryRecv(): Buffer | null {
-    return this.#receive((handle) => channelTryRecv(handle))
+    return this.#receive(takeMessage)
   }
 
   /**
@@ -305,7 +342,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   /** Up to `max` waiting messages (possibly none). */
   tryRecvBatch(max = MAX_PER_TURN): Buffer[] {
     checkInteger(max, 'max', 1, 2 ** 32 - 1)
-    return this.#receive((handle) => channelTryRecvBatch(handle, max))
+    return this.#receive((handle) => takeMessages(handle, max))
   }
 
   /** The next message; waits for one. Rejects with `ERR_SHMRING_PEER_CLOSED` after the last. */
@@ -505,7 +542,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     while (delivered < MAX_PER_TURN && this.#native) {
       const waiter = this.#receivers[0]
       if (waiter) {
-        const message = this.#tryReceive(() => channelTryRecv(this.#handle))
+        const message = this.#tryReceive(() => takeMessage(this.#handle))
         if (message === undefined) return
         if (message === null) break
         this.#receivers.shift()
@@ -514,7 +551,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
         continue
       }
       if (this.listenerCount('message') === 0) return this.#updateInterest()
-      const batch = this.#tryReceive(() => channelTryRecvBatch(this.#handle, MAX_PER_TURN - delivered))
+      const batch = this.#tryReceive(() => takeMessages(this.#handle, MAX_PER_TURN - delivered))
       if (batch === undefined) return
       if (batch.length === 0) break
       this.#emitAll(batch)

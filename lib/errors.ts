@@ -20,6 +20,7 @@ export const codes = {
   PERMISSION: 'ERR_SHMRING_PERMISSION',
   INCOMPATIBLE: 'ERR_SHMRING_INCOMPATIBLE',
   OS: 'ERR_SHMRING_OS',
+  NO_BINARY: 'ERR_SHMRING_NO_BINARY',
 } as const
 
 export type ErrorCode = (typeof codes)[keyof typeof codes]

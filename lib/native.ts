@@ -1,13 +1,46 @@
 /**
  * The generated napi-rs loader (`index.js` at the package root) with its generated types.
  * Everything native goes through this module, so the rest of `lib/` never names a path.
+ * When no binary fits this machine, loading throws `ERR_SHMRING_NO_BINARY`, which names the
+ * platform detected and says how to get or build the binary.
  */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-import binding = require('../index.js')
+import { codes, shmringError } from './errors'
+import { PREBUILT, platformTriple } from './platform'
+
+type Binding = typeof import('../index.js')
+
+const binding: Binding = load()
+
+function load(): Binding {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('../index.js') as Binding
+  } catch (e) {
+    throw noBinary(e)
+  }
+}
+
+function noBinary(cause: unknown): Error {
+  const triple = platformTriple()
+  const error = shmringError(
+    codes.NO_BINARY,
+    `shmring could not load a native binary for this machine (detected ${triple}, Node ${process.version}; ` +
+      `what the loader tried is in error.cause). ` +
+      `Prebuilt binaries exist for ${PREBUILT.join(', ')}, each in an optional dependency ` +
+      `(here @shmring/binding-${triple}). ` +
+      `If your platform is listed, reinstall without --omit=optional / --no-optional and on this same ` +
+      `platform (node_modules copied from another OS or libc lacks it). Otherwise build it from source: ` +
+      `install Rust (rustup), clone the shmring repository, run \`npm install && npm run build\` there, ` +
+      `and either install that checkout (\`npm install /path/to/shmring\`) or point ` +
+      `NAPI_RS_NATIVE_LIBRARY_PATH at the shmring.${triple}.node it built.`,
+  )
+  error.cause = cause
+  return error
+}
 
 export const NativeChannel: typeof binding.NativeChannel = binding.NativeChannel
-export type NativeChannel = binding.NativeChannel
-export type NativeChannelOptions = binding.NativeChannelOptions
+export type NativeChannel = import('../index.js').NativeChannel
+export type NativeChannelOptions = import('../index.js').NativeChannelOptions
 
 // The data path: free functions on a channel handle (much cheaper to call than methods).
 export const channelTrySend: typeof binding.channelTrySend = binding.channelTrySend
@@ -17,3 +50,7 @@ export const channelTryRecv: typeof binding.channelTryRecv = binding.channelTryR
 export const channelTryRecvBatch: typeof binding.channelTryRecvBatch = binding.channelTryRecvBatch
 export const channelRecvInto: typeof binding.channelRecvInto = binding.channelRecvInto
 export const channelRecvPacked: typeof binding.channelRecvPacked = binding.channelRecvPacked
+
+// What `npx shmring doctor` reports (src/info.rs).
+export const nativeInfo: typeof binding.nativeInfo = binding.nativeInfo
+export type NativeInfo = import('../index.js').NativeInfo

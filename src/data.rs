@@ -1,6 +1,8 @@
-//! The data path: free functions that take a channel handle (`NativeChannel.handle`) instead
-//! of being methods, because napi-rs class methods cost several hundred nanoseconds per call
-//! and these run once per message (see `table.rs`). They convert values and delegate.
+//! The batch data path: free functions that take a channel handle (`NativeChannel.handle`)
+//! instead of being methods, because napi-rs class methods cost several hundred nanoseconds
+//! per call (see `table.rs`). They convert values and delegate. The per-message calls
+//! (`channelTrySend`, `channelTryRecv`, `channelRecvInto`) are raw Node-API callbacks in
+//! `fast.rs`, for the same reason one level further down.
 
 use napi::bindgen_prelude::{BufferSlice, Env, FromNapiValue, JsValue, Uint32Array, Uint8Array, Unknown};
 use napi::sys;
@@ -10,14 +12,6 @@ use shmring_channel::ChannelError;
 use crate::channel::to_priority;
 use crate::error::{error, from_channel, Code, Result};
 use crate::table;
-
-/// Copies `data` into the lane of `priority` (0 critical, 1 high, 2 normal) of the channel
-/// `handle`. Returns `false` when the lane is full.
-#[napi]
-pub fn channel_try_send(handle: u32, data: &[u8], priority: u32) -> Result<bool> {
-    let priority = to_priority(priority)?;
-    table::with(handle, |channel| channel.try_send_with(data, priority).map_err(from_channel))
-}
 
 /// Sends as many of `messages` as fit now; returns how many.
 #[napi(ts_args_type = "handle: number, messages: Array<Uint8Array>, priority: number")]
@@ -45,13 +39,6 @@ pub fn channel_try_send_packed(handle: u32, packed: &[u8], lengths: &[u32], prio
     table::with(handle, |channel| Ok(channel.try_send_batch(&messages, priority).map_err(from_channel)? as u32))
 }
 
-/// The next message in a new Buffer (copied straight from shared memory into memory owned by
-/// JavaScript), or `null` when none is waiting.
-#[napi]
-pub fn channel_try_recv<'env>(env: &'env Env, handle: u32) -> Result<Option<BufferSlice<'env>>> {
-    Ok(channel_try_recv_batch(env, handle, 1)?.pop())
-}
-
 /// Up to `max` waiting messages, each in a new Buffer; an empty array when none is waiting.
 #[napi]
 pub fn channel_try_recv_batch<'env>(env: &'env Env, handle: u32, max: u32) -> Result<Vec<BufferSlice<'env>>> {
@@ -76,18 +63,6 @@ pub fn channel_try_recv_batch<'env>(env: &'env Env, handle: u32, max: u32) -> Re
         Some(e) if out.is_empty() => Err(e),
         _ => Ok(out),
     }
-}
-
-/// Copies the next message into `target`; returns its length, or `null` when none is waiting.
-/// Throws ERR_SHMRING_BUFFER_TOO_SMALL (the message stays queued) if it does not fit.
-#[napi]
-pub fn channel_recv_into(handle: u32, mut target: Uint8Array) -> Result<Option<u32>> {
-    // SAFETY: the typed array's memory belongs to JavaScript and stays alive for this
-    // synchronous call; no other Rust reference to it exists (the TypeScript layer refuses
-    // SharedArrayBuffer-backed views).
-    let target = unsafe { target.as_mut() };
-    let received = table::with(handle, |channel| channel.try_recv_into(target).map_err(from_channel))?;
-    Ok(received.map(|n| n as u32))
 }
 
 /// Receives waiting messages into `target`, back to back, writing each length into
@@ -150,6 +125,13 @@ fn ranges_overlap(a: usize, a_len: usize, b: usize, b_len: usize) -> bool {
 /// Allocates a Buffer owned by JavaScript (never an external buffer, which Electron refuses)
 /// and copies the record into it.
 fn js_buffer<'env>(env: &'env Env, record: shmring_channel::Record<'_>) -> Result<BufferSlice<'env>> {
+    let raw = js_buffer_raw(env, record)?;
+    // SAFETY: `raw` is a Buffer value of this environment.
+    unsafe { BufferSlice::from_napi_value(env.raw(), raw) }.map_err(|e| error(Code::Os, e.to_string()))
+}
+
+/// As [`js_buffer`], returning the raw value (for the raw callbacks in `fast.rs`).
+pub(crate) fn js_buffer_raw(env: &Env, record: shmring_channel::Record<'_>) -> Result<sys::napi_value> {
     let len = record.len();
     let mut raw = std::ptr::null_mut();
     let mut data = std::ptr::null_mut();
@@ -172,6 +154,5 @@ fn js_buffer<'env>(env: &'env Env, record: shmring_channel::Record<'_>) -> Resul
         let target = unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) };
         record.copy_to(target);
     }
-    // SAFETY: `raw` is a Buffer value of this environment.
-    unsafe { BufferSlice::from_napi_value(env.raw(), raw) }.map_err(|e| error(Code::Os, e.to_string()))
+    Ok(raw)
 }

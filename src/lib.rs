@@ -2,11 +2,15 @@
 //! handle from `shmring-channel`, convert values and map errors. No algorithm lives here.
 //!
 //! * `channel.rs` — `NativeChannel`, one side of a channel: creation, doorbells, closing.
-//! * `data.rs` — the data path (`channelTrySend`, `channelTryRecv`, …): free functions on a
-//!   channel handle, because class methods are too slow to call once per message.
+//! * `fast.rs` — the per-message calls (`channelTrySend`, `channelTryRecv`, `channelRecvInto`)
+//!   as raw Node-API callbacks, typed in `fast.d.ts`: napi-rs's argument machinery costs more
+//!   than a small message.
+//! * `data.rs` — the batch data path (`channelTrySendPacked`, `channelRecvPacked`, …): free
+//!   functions on a channel handle, because class methods are too slow to call per message.
 //! * `table.rs` — this thread's channels by handle.
 //! * `doorbell.rs` — the native waiter thread that rings JavaScript when data or room appears.
 //! * `error.rs` — the only place core errors become JavaScript errors with `ERR_SHMRING_*` codes.
+//! * `info.rs` — `nativeInfo()`: backends, live OS probes and limits for `npx shmring doctor`.
 //!
 //! `index.js` and `index.d.ts` are generated from these files by `napi build`; the idiomatic
 //! API (events, promises, streams) is the TypeScript layer in `lib/`.
@@ -15,6 +19,8 @@ mod channel;
 pub mod data;
 mod doorbell;
 mod error;
+pub mod fast;
+pub mod info;
 mod table;
 
 pub use channel::{NativeChannel, NativeChannelOptions};

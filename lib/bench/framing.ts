@@ -8,18 +8,35 @@ export function frame(message: Uint8Array): Buffer {
   return out
 }
 
-/** Calls `onMessage` for every complete frame arriving on `socket`. */
+/**
+ * Calls `onMessage` for every complete frame arriving on `socket`. Chunks of a large frame are
+ * collected and joined once, when the frame is complete (not re-joined per chunk).
+ */
 export function readFrames(socket: Socket, onMessage: (message: Buffer) => void): void {
-  let pending: Buffer = Buffer.alloc(0)
+  let chunks: Buffer[] = []
+  let buffered = 0
+  let needed = 4 // bytes that must be buffered before the next step can proceed
   socket.on('data', (chunk: Buffer) => {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
+    chunks.push(chunk)
+    buffered += chunk.length
+    if (buffered < needed) return
+    let pending = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, buffered)
     let offset = 0
-    while (pending.length - offset >= 4) {
+    for (;;) {
+      if (pending.length - offset < 4) {
+        needed = 4
+        break
+      }
       const len = pending.readUInt32LE(offset)
-      if (pending.length - offset - 4 < len) break
+      if (pending.length - offset - 4 < len) {
+        needed = 4 + len
+        break
+      }
       onMessage(pending.subarray(offset + 4, offset + 4 + len))
       offset += 4 + len
     }
-    pending = offset === pending.length ? Buffer.alloc(0) : pending.subarray(offset)
+    pending = pending.subarray(offset)
+    chunks = pending.length === 0 ? [] : [pending]
+    buffered = pending.length
   })
 }

@@ -1,36 +1,128 @@
 /**
- * The workload every transport carries, identical for all: byte 0 of a message says what the
- * peer does with it. `ECHO`: send it back unchanged. `COUNT`: count it. `END`: reply with an
- * 8-byte message holding the number of COUNT messages received since the last END.
- * Bytes 1..8 of ECHO/COUNT messages hold a sequence number that the parent checks.
+ * The workload every transport carries, identical for all. The low 2 bits of byte 0 say what
+ * the peer does with a message:
+ *
+ * - `ECHO`: send it back unchanged (the parent checks the echo);
+ * - `COUNT`: check it and count it (one-way streams; sequence numbers must arrive in order);
+ * - `END`: reply with the count and bytes of the COUNT messages since the last END;
+ * - `STATS`: reply with the peer's CPU time and voluntary context switches so far.
+ *
+ * Message layout (any size ≥ 1 byte): byte 0 = kind | (seq & 63) << 2; bytes 1..4 = seq
+ * (messages ≥ 5 bytes); last 4 bytes = ~seq (messages ≥ 9 bytes); the rest a fixed pattern, of
+ * which 8 bytes spread over the message are checked. A lost, reordered, truncated or torn
+ * message fails the run, at a cost that does not grow with the message size.
  */
 export const ECHO = 0
 export const COUNT = 1
 export const END = 2
+export const STATS = 3
 
-export function payload(kind: number, size: number, seq = 0): Buffer {
-  const buf = Buffer.alloc(Math.max(size, 9))
-  buf[0] = kind
-  buf.writeUInt32LE(seq >>> 0, 1)
-  return size >= 9 ? buf : buf.subarray(0, Math.max(size, 9))
+/** One-way batches hold at most this many bytes (and at most `MAX_BATCH` messages). */
+export const BATCH_BYTES = 256 << 10
+export const MAX_BATCH = 256
+
+/** Messages per one-way batch of `size`-byte messages: the same for every transport. */
+export function batchCount(size: number): number {
+  return Math.max(1, Math.min(MAX_BATCH, Math.floor(BATCH_BYTES / size)))
 }
 
-/** What a peer does with one message: returns the reply to send, or null. */
-export function respond(message: Uint8Array, state: { counted: number }): Buffer | Uint8Array | null {
-  switch (message[0]) {
+const PATTERN_CHECKS = 8
+
+function pattern(i: number): number {
+  return (i * 31 + 7) & 255
+}
+
+/** A `size`-byte message filled with the pattern, stamped as message `seq` of `kind`. */
+export function message(kind: number, size: number, seq = 0): Buffer {
+  const buf = Buffer.allocUnsafe(size)
+  for (let i = 0; i < size; i++) buf[i] = pattern(i)
+  stamp(buf, kind, seq)
+  return buf
+}
+
+/** Writes `kind` and `seq` into `buf` (a message made by `message`). */
+export function stamp(buf: Buffer, kind: number, seq: number): void {
+  const n = buf.length
+  buf[0] = kind | ((seq & 63) << 2)
+  if (n >= 5) buf.writeUInt32LE(seq >>> 0, 1)
+  if (n >= 9) buf.writeUInt32LE(~seq >>> 0, n - 4)
+}
+
+export function kindOf(buf: Uint8Array): number {
+  return buf[0]! & 3
+}
+
+/** Why `buf` is not message `seq` of `kind` and `size` bytes, or null if it is. */
+export function check(buf: Buffer, kind: number, seq: number, size: number): string | null {
+  const n = buf.length
+  if (n !== size) return `message ${seq}: ${n} bytes, expected ${size}`
+  if (buf[0] !== (kind | ((seq & 63) << 2))) return `message ${seq}: wrong first byte ${buf[0]}`
+  if (n >= 5 && buf.readUInt32LE(1) !== seq >>> 0) return `message ${seq}: carries sequence number ${buf.readUInt32LE(1)}`
+  if (n >= 9 && buf.readUInt32LE(n - 4) !== ~seq >>> 0) return `message ${seq}: torn (wrong tail stamp)`
+  if (n > 9) {
+    for (let s = 0; s < PATTERN_CHECKS; s++) {
+      const at = 5 + Math.floor((s * (n - 9)) / PATTERN_CHECKS)
+      if (buf[at] !== pattern(at)) return `message ${seq}: byte ${at} is ${buf[at]}, expected ${pattern(at)}`
+    }
+  }
+  return null
+}
+
+/** The state of a serving peer (one per connection). */
+export interface PeerState {
+  counted: number
+  bytes: number
+}
+
+export function newState(): PeerState {
+  return { counted: 0, bytes: 0 }
+}
+
+/** What a peer does with one message: returns the reply to send, or null. Throws on a bad message. */
+export function respond(m: Buffer, state: PeerState): Buffer | null {
+  switch (kindOf(m)) {
     case ECHO:
-      return message
-    case COUNT:
+      return m
+    case COUNT: {
+      const problem = check(m, COUNT, state.counted, m.length)
+      if (problem) throw new Error(`benchmark peer: one-way ${problem}`)
       state.counted++
+      state.bytes += m.length
       return null
+    }
     case END: {
-      const reply = Buffer.alloc(9)
+      const reply = Buffer.alloc(17)
       reply[0] = END
-      reply.writeUInt32LE(state.counted >>> 0, 1)
+      reply.writeDoubleLE(state.counted, 1)
+      reply.writeDoubleLE(state.bytes, 9)
       state.counted = 0
+      state.bytes = 0
       return reply
     }
-    default:
-      throw new Error(`benchmark protocol: unknown message kind ${message[0]}`)
+    default: {
+      const usage = process.resourceUsage()
+      const reply = Buffer.alloc(17)
+      reply[0] = STATS
+      reply.writeDoubleLE(usage.userCPUTime + usage.systemCPUTime, 1)
+      reply.writeDoubleLE(usage.voluntaryContextSwitches, 9)
+      return reply
+    }
   }
+}
+
+/** A parent's request for the peer's CPU time so far. */
+export const statsRequest = (): Buffer => Buffer.from([STATS])
+/** A parent's request for the count of one-way messages since the last END. */
+export const endRequest = (): Buffer => Buffer.from([END])
+
+/** CPU microseconds and voluntary context switches, from a STATS reply. */
+export function readStats(reply: Buffer): { cpuMicros: number; wakeups: number } {
+  if (reply.length !== 17 || reply[0] !== STATS) throw new Error('benchmark: malformed STATS reply')
+  return { cpuMicros: reply.readDoubleLE(1), wakeups: reply.readDoubleLE(9) }
+}
+
+/** Messages and bytes counted, from an END reply. */
+export function readEnd(reply: Buffer): { counted: number; bytes: number } {
+  if (reply.length !== 17 || reply[0] !== END) throw new Error('benchmark: malformed END reply')
+  return { counted: reply.readDoubleLE(1), bytes: reply.readDoubleLE(9) }
 }

@@ -25,8 +25,27 @@ export interface Spread {
   max: number
 }
 
-/** Median with min–max of one figure over several runs. */
+/** Median (the mean of the middle two for an even count, as in the Rust benchmark) with min–max of one figure over several runs. */
 export function spread(values: number[]): Spread {
   const sorted = [...values].sort((a, b) => a - b)
-  return { median: quantile(sorted, 0.5), min: sorted[0] ?? Number.NaN, max: sorted[sorted.length - 1] ?? Number.NaN }
+  const n = sorted.length
+  const median = n === 0 ? Number.NaN : n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2
+  return { median, min: sorted[0] ?? Number.NaN, max: sorted[n - 1] ?? Number.NaN }
+}
+
+/** `1 B`, `64 B`, `4 KiB`, `1 MiB`. */
+export function formatSize(bytes: number): string {
+  if (bytes >= 1 << 20 && bytes % (1 << 20) === 0) return `${bytes >> 20} MiB`
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes >> 10} KiB`
+  return `${bytes} B`
+}
+
+/** Parses `1`, `64`, `4K`, `4KiB`, `1M`, `1MiB` (binary units) into bytes. */
+export function parseSize(text: string): number {
+  const m = /^(\d+)\s*(b|k|kib|kb|m|mib|mb)?$/i.exec(text.trim())
+  if (!m) throw new Error(`"${text}" is not a message size (use bytes, or a K/M suffix: 64, 4K, 1M)`)
+  const unit = (m[2] ?? 'b').toLowerCase()[0]
+  const bytes = Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1 << 20 : 1)
+  if (bytes < 1 || bytes > 1 << 22) throw new Error(`message size ${text} is out of range (1 B to 4 MiB)`)
+  return bytes
 }

@@ -34,7 +34,8 @@
 //! # API map
 //! * Set-up: [`Channel::create`], [`Channel::create_with`], [`Channel::create_named`],
 //!   [`Channel::open_named`], `Channel::from_fd` / `Channel::from_parent` /
-//!   `Channel::pass_to_child` (Unix), [`ChannelOptions`].
+//!   `Channel::pass_to_child` (Unix), `Channel::from_handle` / `Channel::share_handle`
+//!   (Windows), [`ChannelOptions`].
 //! * Sending: `try_send`, `try_send_with` ([`Priority`]), `try_send_batch`, `send`, `send_with`.
 //! * Receiving: `try_recv`, `try_recv_into`, `try_recv_with` (zero-copy visit), `recv_batch`,
 //!   `recv`, `recv_timeout`, `recv_deadline`, `wait_readable`.
@@ -200,6 +201,17 @@ impl Channel {
         Ok(Channel::assemble(shared, ends))
     }
 
+    /// Attaches as side B to the channel whose segment handle was received from the creator
+    /// (duplicated into this process with `DuplicateHandle`, or inherited). The whole section
+    /// is mapped and its committed length and header are verified; the wake objects are opened
+    /// by the names the creator derived from the channel's id (Windows).
+    #[cfg(windows)]
+    pub fn from_handle(handle: std::os::windows::io::OwnedHandle) -> Result<Channel, OpenError> {
+        let segment = Segment::from_handle(handle, CHANNEL_KIND)?;
+        let (shared, ends) = Shared::attach(segment)?;
+        Ok(Channel::assemble(shared, ends))
+    }
+
     /// Attaches to the channel a parent passed with `pass_to_child` (or Node's `spawn`
     /// helper): the fd number is in the [`FD_ENV`] environment variable. The parent process
     /// (`getppid()`) is watched as the peer. On success the inherited fd is closed (the
@@ -253,6 +265,14 @@ impl Channel {
     pub fn share_fd(&self) -> std::io::Result<std::os::fd::OwnedFd> {
         use std::os::fd::AsFd;
         self.sender_shared().segment.as_fd().try_clone_to_owned()
+    }
+
+    /// A new handle to the channel's segment (not inheritable), to duplicate into the peer
+    /// process or to pass to [`from_handle`](Self::from_handle) (Windows).
+    #[cfg(windows)]
+    pub fn share_handle(&self) -> std::io::Result<std::os::windows::io::OwnedHandle> {
+        use std::os::windows::io::AsHandle;
+        self.sender_shared().segment.as_handle().try_clone_to_owned()
     }
 
     /// Makes `command`'s child inherit the segment as fd `child_fd` (≥ 3) and sets
@@ -375,6 +395,16 @@ impl Channel {
     #[inline]
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<Option<usize>, ChannelError> {
         self.receiver.try_recv_into(buf)
+    }
+
+    /// See [`Receiver::try_recv_within`].
+    #[inline]
+    pub fn try_recv_within<R>(
+        &mut self,
+        max_len: usize,
+        read: impl FnOnce(Record<'_>) -> R,
+    ) -> Result<Option<R>, ChannelError> {
+        self.receiver.try_recv_within(max_len, read)
     }
 
     /// See [`Receiver::try_recv_with`].

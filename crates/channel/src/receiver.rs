@@ -53,15 +53,28 @@ impl Receiver {
     /// message longer than `buf` stays queued (`BufferTooSmall` tells its length).
     #[inline]
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<Option<usize>, ChannelError> {
+        self.try_recv_within(buf.len(), |record| {
+            record.copy_to(buf);
+            record.len()
+        })
+    }
+
+    /// Hands the next message to `read` if it is at most `max_len` bytes long, then releases
+    /// it; a longer one stays queued (`BufferTooSmall` tells its length). `Ok(None)` when empty.
+    #[inline]
+    pub fn try_recv_within<R>(
+        &mut self,
+        max_len: usize,
+        read: impl FnOnce(Record<'_>) -> R,
+    ) -> Result<Option<R>, ChannelError> {
         let Some(lane) = self.next_lane()? else { return Ok(None) };
         let record = self.peek(lane)?;
-        if record.len() > buf.len() {
+        if record.len() > max_len {
             return Err(ChannelError::BufferTooSmall { needed: record.len() });
         }
-        let len = record.len();
-        record.copy_to(buf);
+        let out = read(record);
         self.finish(lane)?;
-        Ok(Some(len))
+        Ok(Some(out))
     }
 
     /// Hands the next message to `read` without copying it first (the record stays in the

@@ -1,0 +1,169 @@
+/**
+ * shmring between two processes, in three ways of waiting: both sides spinning on the
+ * non-blocking calls (`sync`), `send()`/`recv()` promises with the default adaptive spin
+ * (`async`), and the same with `spinMicros = 0`, so every wait sleeps (`async-nospin`).
+ */
+import { once } from 'node:events'
+
+import { codes } from '../../errors'
+import { fromParent, spawn } from '../../spawn'
+import { newState, respond, STATS } from '../protocol'
+import { childScript, peerGone, ReplyQueue, type Transport } from '../transport'
+
+/** Lane size: room for several 1 MiB messages. */
+const CAPACITY = 1 << 23
+/** A synchronous wait for a reply gives up after this long (the peer died or hangs). */
+const SYNC_TIMEOUT_NS = 10_000_000_000n
+
+/** The parent closed its end: the normal end of a benchmark peer (anything else fails the run). */
+function closedByParent(e: unknown): boolean {
+  const code = (e as { code?: string } | null)?.code
+  return code === codes.PEER_CLOSED || code === codes.CLOSED
+}
+
+function shmring(name: string, note: string, mode: 'spin' | 'async' | 'async-nospin'): Transport {
+  const spinMicros = mode === 'async-nospin' ? 0 : undefined
+  return {
+    name,
+    note,
+    async start() {
+      const { child, channel } = spawn(process.execPath, [childScript, name], { stdio: ['ignore', 'inherit', 'inherit'], channel: { capacity: CAPACITY } })
+      const exited = once(child, 'exit')
+      if (spinMicros !== undefined) channel.spinMicros = spinMicros
+      return {
+        async request(message) {
+          await channel.send(message)
+          return channel.recv()
+        },
+        requestSync(message) {
+          while (!channel.trySend(message));
+          const deadline = process.hrtime.bigint() + SYNC_TIMEOUT_NS
+          for (let i = 1; ; i++) {
+            const reply = channel.tryRecv()
+            if (reply !== null) return reply
+            if ((i & 0xffff) === 0 && process.hrtime.bigint() > deadline) throw peerGone(name, 'gave no reply within 10 s')
+          }
+        },
+        async sendMany({ messages, packed, lengths }) {
+          let sent = 0
+          let offset = 0
+          while (sent < messages.length) {
+            const n = channel.trySendPacked(packed.subarray(offset), lengths.subarray(sent))
+            for (let i = sent; i < sent + n; i++) offset += lengths[i]!
+            sent += n
+            if (n === 0) {
+              // Full lane: wait for room through the API, as a real producer would.
+              await channel.send(messages[sent]!)
+              offset += lengths[sent++]!
+            }
+          }
+        },
+        async close() {
+          channel.close()
+          await exited
+        },
+      }
+    },
+    async serve() {
+      const channel = fromParent()
+      if (spinMicros !== undefined) channel.spinMicros = spinMicros
+      const state = newState()
+      const target = Buffer.alloc(CAPACITY)
+      const lengths = new Uint32Array(4096)
+      if (mode === 'spin') {
+        // Spin-only peer: drain whatever is waiting with one native call, never sleep.
+        for (;;) {
+          let n: number
+          try {
+            n = channel.recvPacked(target, lengths)
+          } catch (e) {
+            if (closedByParent(e)) return
+            throw e
+          }
+          let offset = 0
+          for (let i = 0; i < n; i++) {
+            const reply = respond(target.subarray(offset, offset + lengths[i]!), state)
+            offset += lengths[i]!
+            if (reply) while (!channel.trySend(reply));
+          }
+        }
+      }
+      // Drain bursts with one native call (recvPacked), wait with recv() when empty: the
+      // stream transports likewise parse whole 'data' chunks at a time.
+      const handle = (message: Buffer) => {
+        const reply = respond(message, state)
+        if (reply && !channel.trySend(reply)) return channel.send(reply)
+        return undefined
+      }
+      try {
+        for (;;) {
+          const n = channel.recvPacked(target, lengths)
+          let offset = 0
+          for (let i = 0; i < n; i++) {
+            await handle(target.subarray(offset, offset + lengths[i]!))
+            offset += lengths[i]!
+          }
+          if (n === 0) await handle(await channel.recv())
+        }
+      } catch (e) {
+        channel.close()
+        if (!closedByParent(e)) throw e
+      }
+    },
+  }
+}
+
+export const shmringSync = shmring('shmring-sync', 'shmring, both sides spin on trySend/tryRecv (burns a core each, also when idle)', 'spin')
+export const shmringAsync = shmring('shmring-async', 'shmring, send()/recv() promises; recv() spins ≤ 20 µs, then sleeps (doorbell thread)', 'async')
+export const shmringAsyncNoSpin = shmring('shmring-async-nospin', 'shmring, send()/recv() promises with spinMicros = 0: always sleeps (doorbell thread + event loop)', 'async-nospin')
+
+/**
+ * For the idle table only: a connected channel with nothing pending (no `recv()`, no polling),
+ * as a sync-API user holds it between `tryRecv()` calls; what runs is shmring's own machinery.
+ * STATS requests travel over the child's stdin/stdout pipes (idle pipes cost nothing: the event
+ * loop waits in the kernel), so the channel itself is never touched.
+ */
+export const shmringHeld: Transport = {
+  name: 'shmring-held',
+  note: 'shmring, connected, nothing pending (sync API between tryRecv() calls); asked for its CPU time over a pipe',
+  idleOnly: true,
+  async start() {
+    const { child, channel } = spawn(process.execPath, [childScript, 'shmring-held'], { stdio: ['pipe', 'pipe', 'inherit'], channel: { capacity: 1 << 16 } })
+    const exited = once(child, 'exit')
+    const replies = new ReplyQueue()
+    let pending = Buffer.alloc(0)
+    child.stdout!.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk])
+      while (pending.length >= 17) {
+        replies.push(pending.subarray(0, 17))
+        pending = pending.subarray(17)
+      }
+    })
+    child.on('exit', () => replies.fail(peerGone('shmring-held', 'exited')))
+    return {
+      request(message) {
+        if (message[0] !== STATS) return Promise.reject(new Error('shmring-held answers STATS requests only'))
+        const reply = replies.next()
+        child.stdin!.write(message)
+        return reply
+      },
+      async sendMany() {
+        throw new Error('shmring-held is measured idle only')
+      },
+      async close() {
+        child.stdin!.end()
+        channel.close()
+        await exited
+      },
+    }
+  },
+  async serve() {
+    const channel = fromParent()
+    const state = newState()
+    process.stdin.on('data', (chunk: Buffer) => {
+      for (const byte of chunk) process.stdout.write(respond(Buffer.from([byte]), state)!)
+    })
+    await once(process.stdin, 'end')
+    channel.close()
+  },
+}

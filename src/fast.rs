@@ -1,0 +1,315 @@
+//! The per-message calls as raw Node-API callbacks: `channelTrySend`, `channelTryRecv` and
+//! `channelRecvInto`.
+//!
+//! A `#[napi]` function pays for napi-rs's argument machinery on every call (a borrow scope
+//! with a mutex, a hash map and heap vectors: about 1 000 instructions, measured with
+//! callgrind), which is most of a small message's cost. These three run once per message, so
+//! they are written against Node-API directly: read the arguments, check their types, call
+//! the core, convert the result. They are installed on the module's exports by
+//! [`install`] (a `#[napi(module_exports)]` hook), and typed in `src/fast.d.ts`, which
+//! `napi build` puts at the top of the generated `index.d.ts` (`napi.dtsHeaderFile`).
+//!
+//! Every callback checks every argument (wrong types throw a `TypeError` with code
+//! `ERR_SHMRING_INVALID_ARG`), never panics across the FFI boundary (a panic becomes a thrown
+//! error), and touches JavaScript memory only through raw-pointer copies, so a view on a
+//! `SharedArrayBuffer` another thread writes cannot break Rust's aliasing rules.
+
+use std::ffi::{c_char, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+
+use napi::bindgen_prelude::{Env, JsValue, Object};
+use napi::sys;
+use napi::JsError;
+use napi_derive::napi;
+use shmring_channel::ChannelError;
+
+use crate::channel::to_priority;
+use crate::data::js_buffer_raw;
+use crate::error::{error, from_channel, Code, Error};
+use crate::table;
+
+/// Installs the raw callbacks on the module's exports (after napi-rs registered its items).
+#[napi(module_exports)]
+pub fn install(exports: Object<'_>, env: Env) -> napi::Result<()> {
+    let callbacks: [(&CStr, sys::napi_callback); 3] = [
+        (c"channelTrySend", Some(try_send)),
+        (c"channelTryRecv", Some(try_recv)),
+        (c"channelRecvInto", Some(recv_into)),
+    ];
+    for (name, callback) in callbacks {
+        let mut function = ptr::null_mut();
+        // SAFETY: `env` is the live environment of module initialisation; `name` is valid for
+        // the length passed; `callback` is an
+        // `extern "C"` function with the Node-API callback signature.
+        let status = unsafe {
+            sys::napi_create_function(
+                env.raw(),
+                name.as_ptr(),
+                name.to_bytes().len() as isize,
+                callback,
+                ptr::null_mut(),
+                &mut function,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            return Err(napi::Error::from_reason(format!("cannot create {name:?} (napi status {status})")));
+        }
+        // SAFETY: `exports` and `function` are values of this environment; `name` is
+        // NUL-terminated.
+        let status = unsafe { sys::napi_set_named_property(env.raw(), exports.raw(), name.as_ptr(), function) };
+        if status != sys::Status::napi_ok {
+            return Err(napi::Error::from_reason(format!("cannot export {name:?} (napi status {status})")));
+        }
+    }
+    Ok(())
+}
+
+/// `channelTrySend(handle, data, priority)`: copies `data` into the lane; `false` when full.
+unsafe extern "C" fn try_send(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: Node-API calls this with the live `env` and `info` of one JavaScript call.
+    unsafe {
+        guarded(env, info, |call| {
+            let [handle, data, priority] = call.args::<3>()?;
+            let handle = call.u32(handle, "handle")?;
+            let (data, len) = call.bytes(data, "data")?;
+            let priority = to_priority(call.u32(priority, "priority")?).map_err(Thrown::Error)?;
+            // SAFETY: `bytes` returned the live backing store of a Uint8Array of this call;
+            // nothing else in Rust references it, and no JavaScript runs before the copy ends.
+            let data = if len == 0 { &[][..] } else { std::slice::from_raw_parts(data, len) };
+            let sent = table::with(handle, |channel| channel.try_send_with(data, priority).map_err(from_channel))?;
+            call.boolean(sent)
+        })
+    }
+}
+
+/// `channelTryRecv(handle, scratch?)`: the next message, or `null` when none is waiting.
+///
+/// Without `scratch`, a new Buffer. With `scratch`, a message that fits is copied into it and
+/// its length returned (the caller copies it into a pooled `Buffer.allocUnsafe`, far cheaper
+/// than a Node-API Buffer for small messages); a longer one comes back as a new Buffer.
+unsafe extern "C" fn try_recv(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: as in `try_send`.
+    unsafe {
+        guarded(env, info, |call| {
+            let [handle, scratch] = call.args::<2>()?;
+            let handle = call.u32(handle, "handle")?;
+            let scratch = if call.is_undefined(scratch)? { None } else { Some(call.bytes(scratch, "scratch")?) };
+            let copied = match scratch {
+                Some((target, capacity)) => table::with(handle, |channel| {
+                    match channel.try_recv_within(capacity, |record| {
+                        // SAFETY: `target` is valid for `capacity >= len` bytes (`bytes`); the
+                        // record was validated to lie in the mapping.
+                        ptr::copy_nonoverlapping(record.as_ptr(), target, record.len());
+                        record.len()
+                    }) {
+                        Ok(None) => Ok(Some(None)),
+                        Ok(Some(len)) => Ok(Some(Some(len))),
+                        // Longer than the scratch: it stays queued; a Buffer of its own below.
+                        Err(ChannelError::BufferTooSmall { .. }) => Ok(None),
+                        Err(e) => Err(from_channel(e)),
+                    }
+                })?,
+                None => None,
+            };
+            match copied {
+                Some(None) => return call.null(),
+                Some(Some(len)) => return call.number(len as u32),
+                None => {}
+            }
+            let napi_env = Env::from_raw(env);
+            let (mut buffer, mut failed) = (None, None);
+            // A message is released only once its Buffer exists: if allocation fails, it stays queued.
+            table::with(handle, |channel| {
+                channel
+                    .recv_batch_while(1, |record| match js_buffer_raw(&napi_env, record) {
+                        Ok(value) => {
+                            buffer = Some(value);
+                            true
+                        }
+                        Err(e) => {
+                            failed = Some(e);
+                            false
+                        }
+                    })
+                    .map_err(from_channel)
+            })?;
+            match (buffer, failed) {
+                (Some(buffer), _) => Ok(buffer),
+                (None, Some(e)) => Err(Thrown::Error(e)),
+                (None, None) => call.null(),
+            }
+        })
+    }
+}
+
+/// `channelRecvInto(handle, target)`: copies the next message into `target` and returns its
+/// length, or `null`; throws ERR_SHMRING_BUFFER_TOO_SMALL (the message stays queued).
+unsafe extern "C" fn recv_into(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: as in `try_send`.
+    unsafe {
+        guarded(env, info, |call| {
+            let [handle, target] = call.args::<2>()?;
+            let handle = call.u32(handle, "handle")?;
+            let (target, capacity) = call.bytes(target, "target")?;
+            let received = table::with(handle, |channel| {
+                channel
+                    .try_recv_within(capacity, |record| {
+                        // SAFETY: as in `try_recv`.
+                        ptr::copy_nonoverlapping(record.as_ptr(), target, record.len());
+                        record.len()
+                    })
+                    .map_err(from_channel)
+            })?;
+            match received {
+                None => call.null(),
+                Some(len) => call.number(len as u32),
+            }
+        })
+    }
+}
+
+/// Why a callback returns early: an error to throw, or one already thrown.
+enum Thrown {
+    Error(Error),
+    Pending,
+}
+
+impl From<Error> for Thrown {
+    fn from(e: Error) -> Thrown {
+        Thrown::Error(e)
+    }
+}
+
+/// One JavaScript call's environment and callback info.
+struct Call {
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+}
+
+/// Runs `body`, turning an error into a thrown exception and a panic into a thrown error
+/// (a panic must not unwind into Node).
+///
+/// # Safety
+/// `env` and `info` are the live arguments of a Node-API callback.
+unsafe fn guarded(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    body: impl FnOnce(&Call) -> Result<sys::napi_value, Thrown>,
+) -> sys::napi_value {
+    let call = Call { env, info };
+    let error = match catch_unwind(AssertUnwindSafe(|| body(&call))) {
+        Ok(Ok(value)) => return value,
+        Ok(Err(Thrown::Pending)) => return ptr::null_mut(),
+        Ok(Err(Thrown::Error(e))) => e,
+        Err(_) => error(Code::Os, "internal error in shmring (a bug: please report it with `npx shmring doctor`)"),
+    };
+    // SAFETY: `env` is live (this function's contract); no exception is pending (every path
+    // that throws returns `Thrown::Pending` instead).
+    unsafe { JsError::from(error).throw_into(env) };
+    ptr::null_mut()
+}
+
+impl Call {
+    /// The first `N` arguments; missing ones are `undefined`.
+    fn args<const N: usize>(&self) -> Result<[sys::napi_value; N], Thrown> {
+        let mut argv = [ptr::null_mut(); N];
+        let mut argc = N;
+        // SAFETY: `argv` has room for `argc` values; Node-API fills missing ones with `undefined`.
+        let status = unsafe {
+            sys::napi_get_cb_info(self.env, self.info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), ptr::null_mut())
+        };
+        self.check(status)?;
+        Ok(argv)
+    }
+
+    fn u32(&self, value: sys::napi_value, name: &str) -> Result<u32, Thrown> {
+        let mut out = 0;
+        // SAFETY: `value` belongs to this call; `out` is a valid local.
+        match unsafe { sys::napi_get_value_uint32(self.env, value, &mut out) } {
+            sys::Status::napi_ok => Ok(out),
+            _ => Err(self.type_error(&format!("{name} must be a number"))),
+        }
+    }
+
+    /// The bytes of a `Uint8Array` (a Buffer is one): start pointer and length.
+    fn bytes(&self, value: sys::napi_value, name: &str) -> Result<(*mut u8, usize), Thrown> {
+        let mut is_typed_array = false;
+        // SAFETY: `value` belongs to this call; the out-pointer is a valid local.
+        self.check(unsafe { sys::napi_is_typedarray(self.env, value, &mut is_typed_array) })?;
+        let (mut kind, mut len, mut data) = (0, 0usize, ptr::null_mut());
+        if is_typed_array {
+            // SAFETY: `value` is a typed array of this call; the out-pointers are valid locals
+            // (Node-API accepts null for the two outputs we do not need).
+            let status = unsafe {
+                sys::napi_get_typedarray_info(
+                    self.env,
+                    value,
+                    &mut kind,
+                    &mut len,
+                    &mut data,
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                )
+            };
+            self.check(status)?;
+        }
+        if !is_typed_array
+            || (kind != sys::TypedarrayType::uint8_array && kind != sys::TypedarrayType::uint8_clamped_array)
+        {
+            return Err(self.type_error(&format!("{name} must be a Uint8Array or Buffer")));
+        }
+        // A detached view reports no data and length 0: treat it as empty.
+        Ok((data.cast::<u8>(), if data.is_null() { 0 } else { len }))
+    }
+
+    fn is_undefined(&self, value: sys::napi_value) -> Result<bool, Thrown> {
+        let mut kind = 0;
+        // SAFETY: `value` belongs to this call; the out-pointer is a valid local.
+        self.check(unsafe { sys::napi_typeof(self.env, value, &mut kind) })?;
+        Ok(kind == sys::ValueType::napi_undefined)
+    }
+
+    fn null(&self) -> Result<sys::napi_value, Thrown> {
+        let mut out = ptr::null_mut();
+        // SAFETY: the out-pointer is a valid local.
+        self.check(unsafe { sys::napi_get_null(self.env, &mut out) })?;
+        Ok(out)
+    }
+
+    fn number(&self, value: u32) -> Result<sys::napi_value, Thrown> {
+        let mut out = ptr::null_mut();
+        // SAFETY: the out-pointer is a valid local.
+        self.check(unsafe { sys::napi_create_uint32(self.env, value, &mut out) })?;
+        Ok(out)
+    }
+
+    fn boolean(&self, value: bool) -> Result<sys::napi_value, Thrown> {
+        let mut out = ptr::null_mut();
+        // SAFETY: the out-pointer is a valid local.
+        self.check(unsafe { sys::napi_get_boolean(self.env, value, &mut out) })?;
+        Ok(out)
+    }
+
+    fn check(&self, status: sys::napi_status) -> Result<(), Thrown> {
+        if status == sys::Status::napi_ok {
+            return Ok(());
+        }
+        // A pending exception (e.g. a getter that threw) propagates as it is.
+        let mut pending = false;
+        // SAFETY: the out-pointer is a valid local.
+        unsafe { sys::napi_is_exception_pending(self.env, &mut pending) };
+        if pending {
+            return Err(Thrown::Pending);
+        }
+        Err(Thrown::Error(error(Code::Os, format!("Node-API call failed (status {status})"))))
+    }
+
+    fn type_error(&self, message: &str) -> Thrown {
+        let message = std::ffi::CString::new(message).unwrap_or_default();
+        let code: *const c_char = c"ERR_SHMRING_INVALID_ARG".as_ptr();
+        // SAFETY: both strings are NUL-terminated and outlive the call.
+        unsafe { sys::napi_throw_type_error(self.env, code, message.as_ptr()) };
+        Thrown::Pending
+    }
+}
