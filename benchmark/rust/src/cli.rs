@@ -13,8 +13,11 @@ usage: shmring-bench [options]
                     4 MiB lane, so the timed ones see no first-touch page faults)
   --duration SECS   how long each one-way stream is timed (default 2)
   --idle SECS       how long the idle receivers block (default 5)
-  --only LIST       comma-separated groups: rt, oneway, big, idle (default all); or single
+  --only LIST       comma-separated groups: rt, oneway, big, idle (default all), sizes; or single
                     round-trip variants: rt.floor, rt.ring, rt.spin, rt.adaptive, rt.forced, rt.uds
+  --sizes LIST      message sizes in bytes of the size sweep (group sizes: spinning round trips
+                    and one-way streams per size; default 1,64,1024,4096,65536,1048576); giving
+                    --sizes without --only runs only the sweep
   --lane BYTES      normal-lane capacity of the round-trip and 64 B stream channels
                     (default 4194304, the channel default; the 1 MiB stream always uses 4 MiB)
   --pin             pin the parent to CPU 0 and the child to CPU 1 (sched_setaffinity)
@@ -38,6 +41,8 @@ pub enum Group {
     Big,
     /// Idle receiver CPU.
     Idle,
+    /// The size sweep (`sizes.rs`).
+    Sizes,
 }
 
 /// What to measure and where to write it.
@@ -58,6 +63,8 @@ pub struct Options {
     /// How long the idle receivers block.
     pub idle: Duration,
     pub only: Option<Vec<Group>>,
+    /// Message sizes of the size sweep (`None`: `sizes::DEFAULT_SIZES`).
+    pub sizes: Option<Vec<usize>>,
     /// Round-trip variants named with `--only rt.<variant>` (`None`: all).
     pub rt_variants: Option<Vec<String>>,
     pub pin: bool,
@@ -83,6 +90,7 @@ impl Options {
             stream_warmup: Duration::from_millis(if quick { 100 } else { 200 }),
             idle: Duration::from_secs(if quick { 1 } else { 5 }),
             only: None,
+            sizes: None,
             rt_variants: None,
             pin: false,
             md: None,
@@ -105,6 +113,15 @@ impl Options {
                 "--md" => o.md = Some(PathBuf::from(value("--md")?)),
                 "--json" => o.json = Some(PathBuf::from(value("--json")?)),
                 "--block" => o.block = Some(value("--block")?),
+                "--sizes" => {
+                    let list = value("--sizes")?;
+                    let sizes =
+                        list.split(',').map(|s| number(s.trim(), "--sizes")).collect::<Result<Vec<usize>, String>>()?;
+                    if let Some(bad) = sizes.iter().find(|&&s| s == 0 || s > crate::sizes::MAX_SIZE) {
+                        return Err(format!("--sizes: {bad} is out of range (1 to {})", crate::sizes::MAX_SIZE));
+                    }
+                    o.sizes = Some(sizes);
+                }
                 "--only" => {
                     let list = value("--only")?;
                     let (variants, groups_list): (Vec<&str>, Vec<&str>) =
@@ -124,6 +141,9 @@ impl Options {
                 other => return Err(format!("unknown option {other:?}")),
             }
         }
+        if o.sizes.is_some() && o.only.is_none() {
+            o.only = Some(vec![Group::Sizes]);
+        }
         if o.runs == 0 || o.samples == 0 {
             return Err("--runs and --samples must be at least 1".to_owned());
         }
@@ -135,9 +155,12 @@ impl Options {
         self.rt_variants.as_ref().is_none_or(|v| v.iter().any(|x| x == variant))
     }
 
-    /// Whether `group` is to be measured.
+    /// Whether `group` is to be measured (the size sweep only when asked for).
     pub fn wants(&self, group: Group) -> bool {
-        self.only.as_ref().is_none_or(|only| only.contains(&group))
+        match &self.only {
+            Some(only) => only.contains(&group),
+            None => group != Group::Sizes,
+        }
     }
 }
 
@@ -164,7 +187,8 @@ fn groups(text: &str) -> Result<Vec<Group>, String> {
             "oneway" => Ok(Group::OneWay),
             "big" => Ok(Group::Big),
             "idle" => Ok(Group::Idle),
-            other => Err(format!("--only: unknown group {other:?} (rt, oneway, big, idle)")),
+            "sizes" => Ok(Group::Sizes),
+            other => Err(format!("--only: unknown group {other:?} (rt, oneway, big, idle, sizes)")),
         })
         .collect()
 }

@@ -68,9 +68,13 @@ pub enum Role {
     ShmIdle,
     /// Blocks in `read` on a socket nobody writes to; reports its CPU time.
     UdsIdle,
+    /// Echoes channel messages of one size in a busy loop (the size sweep).
+    SizesEcho,
+    /// Drains a stream of channel messages of one size (the size sweep).
+    SizesSink,
 }
 
-const ROLES: [(Role, &str); 13] = [
+const ROLES: [(Role, &str); 15] = [
     (Role::FloorEcho, "floor-echo"),
     (Role::FloorDataEcho, "floor-data-echo"),
     (Role::RingEcho, "ring-echo"),
@@ -84,6 +88,8 @@ const ROLES: [(Role, &str); 13] = [
     (Role::UdsBigSink, "uds-big-sink"),
     (Role::ShmIdle, "shm-idle"),
     (Role::UdsIdle, "uds-idle"),
+    (Role::SizesEcho, "sizes-echo"),
+    (Role::SizesSink, "sizes-sink"),
 ];
 
 impl Role {
@@ -411,6 +417,8 @@ pub fn child_main(args: &[String]) -> Result<()> {
         Role::UdsBigSink => crate::oneway::uds_big_sink(uds_from_parent()?, &params),
         Role::ShmIdle => crate::idle::shm_idle(Channel::from_parent()?),
         Role::UdsIdle => crate::idle::uds_idle(uds_from_parent()?),
+        Role::SizesEcho => crate::sizes::echo(Channel::from_parent()?, &params),
+        Role::SizesSink => crate::sizes::sink(Channel::from_parent()?, &params),
     }
 }
 

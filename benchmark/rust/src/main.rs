@@ -17,27 +17,51 @@
 //! * `roundtrip.rs` 64 B round trips: spinning and sleeping receivers
 //! * `oneway.rs`    one-way 64 B messages/s and 1 MiB GB/s
 //! * `idle.rs`      CPU time of a receiver blocked with nothing to receive
+//! * `sizes.rs`     size sweep, spinning round trips and streams (`npx shmring bench`'s ceiling)
 //! * `stats.rs`     percentiles, medians, resource usage
 //! * `report.rs`    markdown and JSON output, targets
 //! * `machine.rs`   what the numbers were measured on
 //! * `pathcost.rs`  `--path-cost`: per-call CPU cost in one process, for profiling
 
+#[cfg(target_os = "linux")]
 mod cli;
+#[cfg(target_os = "linux")]
 mod idle;
+#[cfg(target_os = "linux")]
 mod link;
+#[cfg(target_os = "linux")]
 mod machine;
+#[cfg(target_os = "linux")]
 mod oneway;
+#[cfg(target_os = "linux")]
 mod pathcost;
+#[cfg(target_os = "linux")]
 mod report;
+#[cfg(target_os = "linux")]
 mod roundtrip;
+#[cfg(target_os = "linux")]
+mod sizes;
+#[cfg(target_os = "linux")]
 mod stats;
+#[cfg(target_os = "linux")]
 mod wire;
 
+#[cfg(target_os = "linux")]
 use std::process::ExitCode;
 
 /// Errors of the benchmark: any failure aborts the run.
+#[cfg(target_os = "linux")]
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+// Linux only: it pins CPUs (`sched_setaffinity`), reads /proc and passes fds. Elsewhere the
+// binary only says so, so that the workspace builds and tests on every OS.
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("shmring-bench runs on Linux only");
+    std::process::exit(1);
+}
+
+#[cfg(target_os = "linux")]
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some(link::CHILD_ARG) {
@@ -79,6 +103,7 @@ fn main() -> ExitCode {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn run(options: &cli::Options) -> Result<()> {
     if options.pin {
         link::pin_to_cpu(link::PARENT_CPU)?;
@@ -99,6 +124,9 @@ fn run(options: &cli::Options) -> Result<()> {
         }
         if options.wants(cli::Group::Idle) {
             idle::run(options, &mut results)?;
+        }
+        if options.wants(cli::Group::Sizes) {
+            sizes::run(options, &mut results)?;
         }
     }
     let machine = before.finish();

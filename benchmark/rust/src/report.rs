@@ -99,6 +99,7 @@ impl Report<'_> {
             self.write_round_trips(&mut md);
         }
         self.write_streams(&mut md);
+        self.write_sizes(&mut md);
         self.write_targets(&mut md);
         md
     }
@@ -126,6 +127,14 @@ impl Report<'_> {
         }
         if o.wants(Group::Idle) {
             what.push(format!("idle receivers blocked {} s", secs(o.idle)));
+        }
+        if o.wants(Group::Sizes) {
+            what.push(format!(
+                "size sweep: up to {} timed round trips per size within {} s, streams timed for {} s",
+                o.samples,
+                secs(o.duration),
+                secs(o.duration)
+            ));
         }
         let _ = writeln!(
             md,
@@ -252,6 +261,56 @@ impl Report<'_> {
             );
         }
         let _ = writeln!(md);
+    }
+
+    fn write_sizes(&self, md: &mut String) {
+        let o = self.options;
+        if !o.wants(Group::Sizes) {
+            return;
+        }
+        let _ = writeln!(md, "### By message size: shmring, both sides spinning\n");
+        let _ = writeln!(
+            md,
+            "| size | RTT p50 (ns) | RTT p99 (ns) | RTT p99.9 (ns) | timed round trips (fewest of the runs) | CPU per round trip, both processes (ns) | one-way (M msg/s) | one-way (MB/s) | CPU per message, both processes (ns) |"
+        );
+        let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for &size in o.sizes.as_deref().unwrap_or(&crate::sizes::DEFAULT_SIZES) {
+            let k = format!("sizes.{size}");
+            let Some(rate) = self.results.summary(&format!("{k}.oneway")) else { continue };
+            let samples = self.results.summary(&format!("{k}.rt.samples")).map_or(0.0, |s| s.min);
+            let mb = |v: f64| num(v * size as f64 / 1e6, 0);
+            let _ = writeln!(
+                md,
+                "| {size} B | {} | {} | {} | {samples:.0} | {} | {} | **{}** [{}–{}] | {} |",
+                self.cell(&format!("{k}.rt.p50"), 0),
+                self.cell(&format!("{k}.rt.p99"), 0),
+                self.cell(&format!("{k}.rt.p999"), 0),
+                self.cell(&format!("{k}.rt.cpu_ns"), 0),
+                self.cell_scaled(&format!("{k}.oneway"), 1e-6, 3),
+                mb(rate.median),
+                mb(rate.min),
+                mb(rate.max),
+                self.cell(&format!("{k}.oneway.cpu_ns"), 0),
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\nUp to min(2000, samples / 10) warm-up round trips (at most a tenth of `--duration`), then timed ones \
+             until `--samples` or `--duration`; streams of batches of at most 256 messages or 256 KiB, timed for \
+             `--duration` after a tenth of it; 8 MiB lanes. Both processes spin, so CPU ≈ 2 × wall time.\n"
+        );
+    }
+
+    fn cell_scaled(&self, key: &str, scale: f64, digits: usize) -> String {
+        match self.results.summary(key) {
+            Some(s) => format!(
+                "**{}** [{}–{}]",
+                num(s.median * scale, digits),
+                num(s.min * scale, digits),
+                num(s.max * scale, digits)
+            ),
+            None => "—".to_owned(),
+        }
     }
 
     fn write_targets(&self, md: &mut String) {
