@@ -42,12 +42,23 @@ pub fn channel_try_send_packed(handle: u32, packed: &[u8], lengths: &[u32], prio
 /// Up to `max` waiting messages, each in a new Buffer; an empty array when none is waiting.
 #[napi]
 pub fn channel_try_recv_batch<'env>(env: &'env Env, handle: u32, max: u32) -> Result<Vec<BufferSlice<'env>>> {
+    recv_buffers(env, handle, max as usize)?
+        .into_iter()
+        // SAFETY: each value is a Buffer just created in this environment.
+        .map(|raw| unsafe { BufferSlice::from_napi_value(env.raw(), raw) }.map_err(|e| error(Code::Os, e.to_string())))
+        .collect()
+}
+
+/// Up to `max` waiting messages of channel `handle`, each copied into a new Buffer (raw
+/// values, for `channel_try_recv_batch` and the raw callbacks in `fast.rs`). A message is
+/// released only once its Buffer exists: if allocation fails, it stays queued, and the
+/// error is returned only when nothing was received.
+pub(crate) fn recv_buffers(env: &Env, handle: u32, max: usize) -> Result<Vec<sys::napi_value>> {
     let mut out = Vec::new();
     let mut failed = None;
-    // A message is released only once its Buffer exists: if allocation fails, it stays queued.
     table::with(handle, |channel| {
         channel
-            .recv_batch_while(max as usize, |record| match js_buffer(env, record) {
+            .recv_batch_while(max, |record| match js_buffer_raw(env, record) {
                 Ok(buffer) => {
                     out.push(buffer);
                     true
@@ -124,14 +135,7 @@ fn ranges_overlap(a: usize, a_len: usize, b: usize, b_len: usize) -> bool {
 
 /// Allocates a Buffer owned by JavaScript (never an external buffer, which Electron refuses)
 /// and copies the record into it.
-fn js_buffer<'env>(env: &'env Env, record: shmring_channel::Record<'_>) -> Result<BufferSlice<'env>> {
-    let raw = js_buffer_raw(env, record)?;
-    // SAFETY: `raw` is a Buffer value of this environment.
-    unsafe { BufferSlice::from_napi_value(env.raw(), raw) }.map_err(|e| error(Code::Os, e.to_string()))
-}
-
-/// As [`js_buffer`], returning the raw value (for the raw callbacks in `fast.rs`).
-pub(crate) fn js_buffer_raw(env: &Env, record: shmring_channel::Record<'_>) -> Result<sys::napi_value> {
+fn js_buffer_raw(env: &Env, record: shmring_channel::Record<'_>) -> Result<sys::napi_value> {
     let len = record.len();
     let mut raw = std::ptr::null_mut();
     let mut data = std::ptr::null_mut();

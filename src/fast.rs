@@ -25,7 +25,7 @@ use napi_derive::napi;
 use shmring_channel::ChannelError;
 
 use crate::channel::to_priority;
-use crate::data::js_buffer_raw;
+use crate::data::recv_buffers;
 use crate::error::{error, from_channel, Code, Error};
 use crate::table;
 
@@ -117,27 +117,9 @@ unsafe extern "C" fn try_recv(env: sys::napi_env, info: sys::napi_callback_info)
                 Some(Some(len)) => return call.number(len as u32),
                 None => {}
             }
-            let napi_env = Env::from_raw(env);
-            let (mut buffer, mut failed) = (None, None);
-            // A message is released only once its Buffer exists: if allocation fails, it stays queued.
-            table::with(handle, |channel| {
-                channel
-                    .recv_batch_while(1, |record| match js_buffer_raw(&napi_env, record) {
-                        Ok(value) => {
-                            buffer = Some(value);
-                            true
-                        }
-                        Err(e) => {
-                            failed = Some(e);
-                            false
-                        }
-                    })
-                    .map_err(from_channel)
-            })?;
-            match (buffer, failed) {
-                (Some(buffer), _) => Ok(buffer),
-                (None, Some(e)) => Err(Thrown::Error(e)),
-                (None, None) => call.null(),
+            match recv_buffers(&Env::from_raw(env), handle, 1)?.pop() {
+                Some(buffer) => Ok(buffer),
+                None => call.null(),
             }
         })
     }
