@@ -6,8 +6,17 @@
 //! cargo build --release -p shmring-channel --example echo
 //! ```
 
+#[cfg(unix)]
 use shmring_channel::{Channel, ChannelError};
 
+// The channel arrives as an inherited fd, which only Unix channels offer.
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("echo needs a channel passed as an fd (Unix only)");
+    std::process::exit(1);
+}
+
+#[cfg(unix)]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut channel = Channel::from_parent()?;
     let mut buf = vec![0u8; 4 << 20];

@@ -7,8 +7,17 @@
 //! cargo build -p shmring-channel --example scribbler   # then: scribbler <millis>
 //! ```
 
+#[cfg(unix)]
 use std::time::{Duration, Instant};
 
+// The segment arrives as an inherited fd, which only Unix channels offer.
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("scribbler needs a channel passed as an fd (Unix only)");
+    std::process::exit(1);
+}
+
+#[cfg(unix)]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let millis: u64 = std::env::args().nth(1).map_or(Ok(1000), |s| s.parse())?;
     let fd: i32 = std::env::var(shmring_channel::FD_ENV)?.parse()?;

@@ -86,7 +86,7 @@ fn opening_with_another_kind_is_kind_mismatch() {
 
 #[cfg(unix)]
 mod unix {
-    use shmring_segment::{CreateError, OpenError, Segment, HEADER_LEN};
+    use shmring_segment::{OpenError, Segment, HEADER_LEN};
 
     use super::{read_payload, test_name, write_payload, UnlinkGuard, BLOB};
     use crate::support::unix::squat;
@@ -139,7 +139,7 @@ mod unix {
         // tmpfs refuses an allocation larger than the whole file system at once (no partial
         // fill that could disturb other users of /dev/shm).
         match Segment::create_named(&name, BLOB, payload_len as usize) {
-            Err(CreateError::Os(e)) => assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}"),
+            Err(shmring_segment::CreateError::Os(e)) => assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}"),
             other => panic!("expected ENOSPC, got {other:?}"),
         }
         assert!(matches!(Segment::open_named(&name, BLOB), Err(OpenError::NotFound)));

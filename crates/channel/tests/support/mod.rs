@@ -9,9 +9,11 @@
 
 use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Stdio};
+#[cfg(unix)]
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+#[cfg(unix)]
 use shmring_channel::Channel;
 
 /// Environment variable that tells a re-executed test binary which role to play.
@@ -243,12 +245,12 @@ pub struct RawMapping {
     len: usize,
 }
 
+#[cfg(unix)]
 // SAFETY: the mapping is plain shared memory with no thread affinity; every access goes
 // through atomics or volatile copies.
-#[cfg(unix)]
 unsafe impl Send for RawMapping {}
-// SAFETY: as for `Send`.
 #[cfg(unix)]
+// SAFETY: as for `Send`.
 unsafe impl Sync for RawMapping {}
 
 #[cfg(unix)]

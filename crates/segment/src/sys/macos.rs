@@ -1,5 +1,4 @@
-//! macOS backend. Not compiled or tested on the development machine; proven only by the
-//! GitHub Actions matrix.
+//! macOS backend. Type-checked here with ci/cross-check.sh, run only in the GitHub workflow.
 //!
 //! * macOS has neither `memfd_create` nor file seals. An anonymous segment is a POSIX shm
 //!   object under a random name, created with `O_CREAT | O_EXCL | O_RDWR` and mode 0600, sized,

@@ -1,6 +1,6 @@
 //! Fallback for platforms without a backend: every operation fails with
-//! `io::ErrorKind::Unsupported`. Not compiled or tested on the development machine; proven
-//! only by the GitHub Actions matrix.
+//! `io::ErrorKind::Unsupported`. Type-checked with
+//! `ci/cross-check.sh x86_64-unknown-freebsd` (not among its default targets); no CI job runs it.
 
 use std::io;
 use std::ptr::NonNull;

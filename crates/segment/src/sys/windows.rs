@@ -1,5 +1,4 @@
-//! Windows backend. Not compiled or tested on the development machine; proven only by the
-//! GitHub Actions matrix.
+//! Windows backend. Type-checked here with ci/cross-check.sh, run only in the GitHub workflow.
 //!
 //! * Objects are pagefile-backed sections: `CreateFileMappingW(INVALID_HANDLE_VALUE, NULL,
 //!   PAGE_READWRITE, size, name)`. Anonymous segments pass no name; the handle is not

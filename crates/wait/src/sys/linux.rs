@@ -113,9 +113,9 @@ fn deadline_after(timeout: Duration) -> io::Result<Option<libc::timespec>> {
         nsec -= 1_000_000_000;
         carry = 1;
     }
-    let sec = libc::time_t::try_from(timeout.as_secs())
-        .ok()
-        .and_then(|s| now.tv_sec.checked_add(s))
-        .and_then(|s| s.checked_add(carry));
+    // `try_into` the type of `tv_sec`, not `libc::time_t` by name: the libc crate deprecates
+    // that alias on musl (its width changed in musl 1.2).
+    let sec =
+        timeout.as_secs().try_into().ok().and_then(|s| now.tv_sec.checked_add(s)).and_then(|s| s.checked_add(carry));
     Ok(sec.map(|tv_sec| libc::timespec { tv_sec, tv_nsec: nsec }))
 }

@@ -1,8 +1,7 @@
 //! macOS backend: the kernel's shared-address wait queues ("ulocks"), reached through
 //! `os_sync_wait_on_address*` when the OS has them, else through `__ulock_*`.
 //!
-//! **Not compiled or tested on the development machine; proven only by the GitHub Actions
-//! matrix.** Written against XNU's `bsd/sys/ulock.h` + `bsd/kern/sys_ulock.c` and the
+//! **Type-checked here with ci/cross-check.sh, run only in the GitHub workflow.** Written against XNU's `bsd/sys/ulock.h` + `bsd/kern/sys_ulock.c` and the
 //! `os/os_sync_wait_on_address.h` constants as declared by the `libc` crate.
 //!
 //! * macOS 14.4+: `os_sync_wait_on_address_with_timeout(addr, expected, 4,

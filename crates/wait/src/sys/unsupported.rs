@@ -2,8 +2,8 @@
 //! returns `io::ErrorKind::Unsupported`, so the crate still builds and callers get a clear
 //! error instead of a hang.
 //!
-//! **Not compiled or tested on the development machine; proven only by the GitHub Actions
-//! matrix** (if a job for such a target exists).
+//! **Type-checked with `ci/cross-check.sh x86_64-unknown-freebsd` (not among its default
+//! targets); no CI job runs it.**
 
 use std::io;
 use std::time::Duration;

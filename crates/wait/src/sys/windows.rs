@@ -1,7 +1,6 @@
 //! Windows backend: one auto-reset Event object per shared word.
 //!
-//! **Not compiled or tested on the development machine; proven only by the GitHub Actions
-//! matrix.** Written against the Win32 documentation of the calls below.
+//! **Type-checked here with ci/cross-check.sh, run only in the GitHub workflow.** Written against the Win32 documentation of the calls below.
 //!
 //! Why not `WaitOnAddress`: Microsoft documents it as working only between threads of one
 //! process ("WaitOnAddress ... can be used by threads within the same process"), so a peer
