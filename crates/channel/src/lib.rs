@@ -23,8 +23,10 @@
 //! * **Zero system calls on the fast path**: `try_send`/`try_recv` touch only shared memory;
 //!   a wake system call is made only when the other side is asleep.
 //! * **Idle costs nothing**: a blocked `recv` spins briefly (adaptive, ≤ 20 µs) and then
-//!   sleeps on a futex-like word; it wakes every [`LIVENESS_SLICE`] only to check that the
-//!   peer process is alive.
+//!   sleeps on a futex-like word. On Linux the peer's exit is signalled by a process-wide
+//!   watcher thread (pidfds in one `epoll`), so a sleeper wakes only for data, room, close,
+//!   death or its deadline; elsewhere (or before the peer's pid is known) it wakes every
+//!   [`LIVENESS_SLICE`] to check that the peer process is alive.
 //! * **Ordered, complete end of stream**: after the peer closes (or dies), every message it
 //!   published is delivered, then `PeerClosed` (`PeerDead`). A half-written message is never
 //!   delivered.
@@ -292,7 +294,7 @@ impl Channel {
         }
     }
 
-    fn sender_shared(&self) -> &Shared {
+    fn sender_shared(&self) -> &std::sync::Arc<Shared> {
         self.sender.shared()
     }
 

@@ -24,23 +24,28 @@ use std::sync::OnceLock;
 /// Watches one peer process; created empty, bound to the first plausible pid it is asked about.
 pub(crate) struct PeerWatch {
     watched: OnceLock<(u32, imp::Handle)>,
+    /// Where the OS can tell us of the exit (Linux pidfd), the registered alarm: then blocked
+    /// calls need not poll.
+    alarm: OnceLock<Option<Alarm>>,
 }
 
 impl PeerWatch {
     pub(crate) fn new() -> PeerWatch {
-        PeerWatch { watched: OnceLock::new() }
+        PeerWatch { watched: OnceLock::new(), alarm: OnceLock::new() }
     }
 
     /// Watches `pid` from now on (a trusted pid); no effect if a process is already watched.
-    pub(crate) fn bind(&self, pid: u32) {
+    /// `on_exit` runs (on another thread) when the watched process exits, where the OS can say.
+    pub(crate) fn bind(&self, pid: u32, on_exit: impl FnOnce() -> Box<dyn Fn() + Send>) {
         if plausible(pid) {
             let _ = self.watched.set((pid, imp::Handle::open(pid)));
+            self.arm(on_exit);
         }
     }
 
     /// Whether the watched process has exited; binds to `pid` (as read from the control
     /// block) if none is watched yet.
-    pub(crate) fn is_dead(&self, pid: u32) -> bool {
+    pub(crate) fn is_dead(&self, pid: u32, on_exit: impl FnOnce() -> Box<dyn Fn() + Send>) -> bool {
         if let Some((watched_pid, handle)) = self.watched.get() {
             return imp::has_exited(*watched_pid, handle);
         }
@@ -49,7 +54,36 @@ impl PeerWatch {
         }
         // A concurrent `bind` may win: then its process is the one watched.
         let (watched_pid, handle) = self.watched.get_or_init(|| (pid, imp::Handle::open(pid)));
+        self.arm(on_exit);
         imp::has_exited(*watched_pid, handle)
+    }
+
+    /// Whether the exit of the watched process will run `on_exit` (so waiting needs no polling).
+    pub(crate) fn is_alarmed(&self) -> bool {
+        matches!(self.alarm.get(), Some(Some(_)))
+    }
+
+    fn arm(&self, on_exit: impl FnOnce() -> Box<dyn Fn() + Send>) {
+        if let Some((_, handle)) = self.watched.get() {
+            self.alarm.get_or_init(|| set_alarm(handle, on_exit()));
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+use imp::Alarm;
+
+/// Elsewhere no alarm exists: blocked calls poll every `LIVENESS_SLICE`.
+#[cfg(not(target_os = "linux"))]
+struct Alarm;
+
+fn set_alarm(handle: &imp::Handle, on_exit: Box<dyn Fn() + Send>) -> Option<Alarm> {
+    #[cfg(target_os = "linux")]
+    return handle.alarm(on_exit);
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (handle, on_exit);
+        None
     }
 }
 

@@ -138,8 +138,8 @@ impl Receiver {
     }
 
     /// Waits until `deadline` (`None`: no limit) for the next message: spins briefly, then
-    /// sleeps until the peer's wake; a dead peer is noticed within a few
-    /// [`LIVENESS_SLICE`](crate::LIVENESS_SLICE)s.
+    /// sleeps until the peer's wake; a dead peer is noticed at once on Linux (exit alarm),
+    /// elsewhere within a few [`LIVENESS_SLICE`](crate::LIVENESS_SLICE)s.
     pub fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<Vec<u8>, ChannelError> {
         loop {
             if let Some(message) = self.try_recv()? {

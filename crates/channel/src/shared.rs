@@ -2,6 +2,7 @@
 //! objects and the peer watch; plus creating and attaching a channel segment.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shmring_ring::{Consumer, Producer, Region};
@@ -16,7 +17,8 @@ use crate::{ChannelError, CreateError, OpenError, Priority};
 /// Segment kind tag of a channel (`shmring_segment::SegmentKind`).
 pub const CHANNEL_KIND: SegmentKind = SegmentKind(1);
 
-/// How often a blocked call wakes up to check that the peer process is alive.
+/// How often a blocked call wakes up to check that the peer process is alive, where no exit
+/// alarm tells it (not Linux, no pidfd, or the peer's pid not known yet).
 pub(crate) const LIVENESS_SLICE: Duration = Duration::from_millis(50);
 
 pub(crate) struct Shared {
@@ -192,33 +194,51 @@ impl Shared {
     /// Watches process `pid` as the peer from now on, instead of the pid the peer writes into
     /// the control block (which is untrusted, and 0 until it attaches). No effect if a pid is
     /// already being watched.
-    pub(crate) fn watch_peer(&self, pid: u32) {
-        self.peer_watch.bind(pid);
+    pub(crate) fn watch_peer(self: &Arc<Self>, pid: u32) {
+        self.peer_watch.bind(pid, || self.exit_alarm());
     }
 
     /// Whether the peer's process has exited (a system call: slow path only). Once it says
     /// yes, [`peer_found_dead`](Self::peer_found_dead) stays true.
-    pub(crate) fn peer_is_dead(&self) -> bool {
+    pub(crate) fn peer_is_dead(self: &Arc<Self>) -> bool {
         if self.peer_found_dead() {
             return true;
         }
         // ORDERING: Relaxed; the pid is only a hint for the watch (untrusted anyway).
         let pid = self.control.pid(self.side.peer()).load(Ordering::Relaxed);
-        let dead = self.peer_watch.is_dead(pid);
+        let dead = self.peer_watch.is_dead(pid, || self.exit_alarm());
         // ORDERING: Relaxed; a sticky local flag, no data hangs on it.
         self.peer_dead.fetch_or(dead, Ordering::Relaxed);
         dead
     }
 
+    /// What runs (on the watcher thread) when the peer's process exits: marks it dead and
+    /// wakes this side's waiters, which re-check and see it. Holds only a weak reference.
+    fn exit_alarm(self: &Arc<Self>) -> Box<dyn Fn() + Send> {
+        let shared = Arc::downgrade(self);
+        Box::new(move || {
+            let Some(shared) = shared.upgrade() else { return };
+            // ORDERING: Relaxed; `interrupt` fences before it wakes (pairs with the fence in
+            // `park`, whose `ready()` reads this flag: see `Shared::park`).
+            shared.peer_dead.store(true, Ordering::Relaxed);
+            for word in [shared.data_word(shared.side), shared.room_word(shared.side)] {
+                // Best effort: a missed wake is caught by the waiter's deadline or slice.
+                let _ = shmring_wait::interrupt(&word);
+            }
+        })
+    }
+
     /// Parks on `word` (spin, then sleep) until `ready()` is true, `deadline` passes, or the
-    /// peer is found dead, which is checked every [`LIVENESS_SLICE`] of sleep. Returns
-    /// `Ready` in the last case too: callers then see [`peer_found_dead`](Self::peer_found_dead).
+    /// peer is found dead. Returns `Ready` in the last case too: callers then see
+    /// [`peer_found_dead`](Self::peer_found_dead).
     ///
-    /// `shmring_wait::park_with_slice` only re-calls `ready()` at each slice, so the liveness
-    /// check (a system call) would have to live in `ready()`, which also runs in the spin
-    /// loop; bounding each park by the slice keeps `ready()` free of system calls.
+    /// Where the OS tells us of the peer's exit (a pidfd on Linux, see `liveness`), the exit
+    /// alarm sets `peer_dead` and interrupts `word`, so the sleep is one wait until the
+    /// deadline: an idle channel wakes nobody. Otherwise (no pid known yet, no pidfd) it sleeps
+    /// in slices of [`LIVENESS_SLICE`], checking liveness after each; the check (a system
+    /// call) cannot live in `ready()`, which also runs in the spin loop.
     pub(crate) fn park(
-        &self,
+        self: &Arc<Self>,
         word: &Word<'_>,
         spinner: &mut Spinner,
         deadline: Option<Instant>,
@@ -229,10 +249,15 @@ impl Shared {
         let mut no_spin = Spinner::never();
         let mut spinner = Some(spinner);
         loop {
-            let slice_end = Instant::now() + LIVENESS_SLICE;
-            let until = deadline.map_or(slice_end, |d| d.min(slice_end));
+            let until = if self.peer_watch.is_alarmed() {
+                deadline
+            } else {
+                let slice_end = Instant::now() + LIVENESS_SLICE;
+                Some(deadline.map_or(slice_end, |d| d.min(slice_end)))
+            };
             let slice_spinner = spinner.take().unwrap_or(&mut no_spin);
-            if shmring_wait::park(word, slice_spinner, Some(until), &mut ready)? == ParkResult::Ready {
+            let mut ready_or_dead = || self.peer_found_dead() || ready();
+            if shmring_wait::park(word, slice_spinner, until, &mut ready_or_dead)? == ParkResult::Ready {
                 return Ok(ParkResult::Ready);
             }
             if self.peer_is_dead() {

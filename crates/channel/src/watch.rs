@@ -58,8 +58,8 @@ impl DataWatch {
     }
 
     /// Returns when data is probably waiting, the channel ended, `deadline` passed or the
-    /// watch was cancelled. Spins per `spinner`, then sleeps; checks the peer's liveness every
-    /// `LIVENESS_SLICE`.
+    /// watch was cancelled. Spins per `spinner`, then sleeps; learns of the peer's death as
+    /// `Shared::park` does (exit alarm, else every `LIVENESS_SLICE`).
     pub fn wait(&self, spinner: &mut Spinner, deadline: Option<Instant>) -> Result<Readiness, ChannelError> {
         let word = self.shared.data_word(self.shared.side);
         watch(&self.shared, &word, spinner, deadline, &self.cancelled, || {
@@ -108,7 +108,7 @@ impl RoomWatch {
 }
 
 fn watch(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     word: &shmring_wait::Word<'_>,
     spinner: &mut Spinner,
     deadline: Option<Instant>,
@@ -144,7 +144,7 @@ fn watch(
 fn cancel(flag: &AtomicBool, word: &shmring_wait::Word<'_>) {
     // ORDERING: Relaxed; see `watch`.
     flag.store(true, Ordering::Relaxed);
-    // Best effort: a waiter that misses this wake still sees the flag within a liveness slice.
+    // Best effort: a waiter that misses this wake still sees the flag at its deadline or slice.
     let _ = shmring_wait::interrupt(word);
 }
 

@@ -498,3 +498,43 @@ fn from_parent_in_a_process_that_was_not_given_a_channel_is_an_error() {
     }
     support::wait_for_success(support::spawn_child(TEST, "orphan", &[]), LIMIT);
 }
+
+/// Voluntary context switches of the calling thread so far (Linux `/proc/thread-self/status`).
+fn voluntary_switches_of_this_thread() -> u64 {
+    let status = std::fs::read_to_string("/proc/thread-self/status").expect("read /proc/thread-self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("voluntary_ctxt_switches in /proc/thread-self/status")
+}
+
+#[test]
+fn a_receiver_idle_in_recv_with_a_live_peer_sleeps_until_its_deadline_without_waking() {
+    const TEST: &str = "a_receiver_idle_in_recv_with_a_live_peer_sleeps_until_its_deadline_without_waking";
+    if support::role().is_some() {
+        let mut channel = Channel::from_parent().unwrap();
+        channel.send(b"ready", Some(LIMIT)).unwrap();
+        let _ = channel.recv_timeout(LIMIT); // ends when the parent closes
+        return;
+    }
+    let mut channel = Channel::create_with(&SMALL).unwrap();
+    let child = support::spawn_with_channel(TEST, "idle peer", &channel, &[]);
+    assert_eq!(channel.recv_timeout(LIMIT).unwrap(), b"ready");
+    let wakeups = thread::scope(|s| {
+        s.spawn(|| {
+            let before = voluntary_switches_of_this_thread();
+            let result = channel.recv_timeout(Duration::from_secs(1));
+            assert!(matches!(result, Err(ChannelError::Timeout)), "{result:?}");
+            voluntary_switches_of_this_thread() - before
+        })
+        .join()
+        .unwrap()
+    });
+    channel.close();
+    support::wait_for_success(child, LIMIT);
+    // The peer's exit is signalled by the watcher thread (pidfd), so the sleep is one wait;
+    // polling its liveness every 50 ms slice instead would be about 20 wake-ups.
+    println!("idle recv_timeout(1 s): {wakeups} voluntary context switches");
+    assert!(wakeups <= 3, "{wakeups} wake-ups in 1 s of idle recv");
+}

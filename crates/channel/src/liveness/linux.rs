@@ -1,5 +1,6 @@
 //! Linux peer watch: a `pidfd` (`pidfd_open(2)`, 5.3+) opened the first time the peer's pid
-//! is known and polled for readability (readable = exited). Holding the pidfd makes pid reuse
+//! is known, registered with the process-wide watcher thread below (its alarm marks the peer
+//! dead the moment it exits) and polled for readability (readable = exited) on demand. Holding the pidfd makes pid reuse
 //! harmless. Without pidfd support (old kernels, some sandboxes, valgrind): `kill(pid, 0)` and
 //! `ESRCH`, or a zombie state in `/proc/<pid>/stat` (an exited child not yet reaped).
 
@@ -46,4 +47,104 @@ fn is_zombie(pid: u32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
     // The command name in parentheses may contain anything; the state follows the last ')'.
     stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X'))
+}
+
+/// The process-wide watcher thread: sleeps in `epoll_wait` on the pidfds of every watched
+/// peer and runs a channel's alarm the moment its peer exits, so blocked calls need no
+/// periodic liveness checks (an idle channel then wakes nobody). Started on first use; lives
+/// as long as the process, blocked, costing nothing.
+struct Watcher {
+    epoll: OwnedFd,
+    /// Watched pidfds (our own duplicates) and their alarms, by epoll token.
+    alarms: std::sync::Mutex<std::collections::HashMap<u64, Entry>>,
+    next_token: std::sync::atomic::AtomicU64,
+}
+
+/// One watched process: our duplicate of its pidfd, and what to run when it exits.
+type Entry = (OwnedFd, Box<dyn Fn() + Send>);
+
+/// A registered alarm; dropping it unregisters it (an alarm already taken out to run still
+/// runs: alarms hold only weak references to what they wake).
+pub(super) struct Alarm {
+    token: u64,
+}
+
+static WATCHER: std::sync::OnceLock<Option<Watcher>> = std::sync::OnceLock::new();
+
+impl Handle {
+    /// Runs `on_exit` once, on the watcher thread, when the watched process exits. `None`
+    /// without a pidfd or when the watcher cannot start (then callers keep polling).
+    pub(super) fn alarm(&self, on_exit: Box<dyn Fn() + Send>) -> Option<Alarm> {
+        let Handle::Pidfd(pidfd) = self else { return None };
+        let watcher = WATCHER.get_or_init(Watcher::start).as_ref()?;
+        let pidfd = pidfd.try_clone().ok()?;
+        // ORDERING: Relaxed; only uniqueness matters.
+        let token = watcher.next_token.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut alarms = watcher.alarms.lock().unwrap_or_else(|e| e.into_inner());
+        let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: token };
+        // SAFETY: both fds are open; `event` is a valid epoll_event for the call.
+        if unsafe { libc::epoll_ctl(watcher.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, pidfd.as_raw_fd(), &mut event) }
+            != 0
+        {
+            return None;
+        }
+        alarms.insert(token, (pidfd, on_exit));
+        Some(Alarm { token })
+    }
+}
+
+impl Watcher {
+    fn start() -> Option<Watcher> {
+        // SAFETY: plain system call with a flag; returns a new fd or -1.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+        let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
+        let watcher = Watcher { epoll, alarms: Default::default(), next_token: Default::default() };
+        let epoll_fd = watcher.epoll.as_raw_fd();
+        let spawned = std::thread::Builder::new().name("shmring-peer-watch".into()).spawn(move || loop {
+            let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
+            // SAFETY: `events` has room for 16 entries; the epoll fd lives in the static
+            // watcher, which is never dropped.
+            let n = unsafe { libc::epoll_wait(epoll_fd, events.as_mut_ptr(), 16, -1) };
+            // Events come only for registered pidfds, which exist only once `WATCHER` is set;
+            // an early return of the wait (EINTR) just waits again. The thread never exits.
+            if let Some(watcher) = WATCHER.get().and_then(Option::as_ref) {
+                for event in events.iter().take(n.max(0) as usize) {
+                    watcher.fire(event.u64);
+                }
+            }
+        });
+        spawned.ok().map(|_| watcher)
+    }
+
+    /// Runs and forgets the alarm of `token` (an exited process stays readable).
+    fn fire(&self, token: u64) {
+        let taken = self.alarms.lock().unwrap_or_else(|e| e.into_inner()).remove(&token);
+        if let Some((pidfd, on_exit)) = taken {
+            self.forget(&pidfd);
+            // Outside the lock: the alarm may drop the last reference to a channel, whose
+            // `Alarm::drop` takes the lock.
+            on_exit();
+        }
+    }
+
+    fn forget(&self, pidfd: &OwnedFd) {
+        // SAFETY: both fds are open; DEL ignores the event argument.
+        unsafe {
+            libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, pidfd.as_raw_fd(), std::ptr::null_mut())
+        };
+    }
+}
+
+impl Drop for Alarm {
+    fn drop(&mut self) {
+        let Some(watcher) = WATCHER.get().and_then(Option::as_ref) else { return };
+        let mut alarms = watcher.alarms.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((pidfd, _)) = alarms.remove(&self.token) {
+            watcher.forget(&pidfd);
+        }
+    }
 }
