@@ -10,9 +10,11 @@
 //! `napi build` puts at the top of the generated `index.d.ts` (`napi.dtsHeaderFile`).
 //!
 //! Every callback checks every argument (wrong types throw a `TypeError` with code
-//! `ERR_SHMRING_INVALID_ARG`), never panics across the FFI boundary (a panic becomes a thrown
-//! error), and touches JavaScript memory only through raw-pointer copies, so a view on a
-//! `SharedArrayBuffer` another thread writes cannot break Rust's aliasing rules.
+//! `ERR_SHMRING_INVALID_ARG`) and never panics across the FFI boundary (a panic becomes a
+//! thrown error). Received data is written to JavaScript memory with raw-pointer copies only;
+//! `channelTrySend` reads its argument through a `&[u8]`, which is sound as long as no other
+//! thread writes the bytes during the call: the TypeScript layer refuses views on a
+//! `SharedArrayBuffer` (`checkBytes`), the one way another thread could.
 
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -98,9 +100,7 @@ unsafe extern "C" fn try_recv(env: sys::napi_env, info: sys::napi_callback_info)
             let copied = match scratch {
                 Some((target, capacity)) => table::with(handle, |channel| {
                     match channel.try_recv_within(capacity, |record| {
-                        // SAFETY: `target` is valid for `capacity >= len` bytes (`bytes`); the
-                        // record was validated to lie in the mapping.
-                        ptr::copy_nonoverlapping(record.as_ptr(), target, record.len());
+                        copy_out(&record, target);
                         record.len()
                     }) {
                         Ok(None) => Ok(Some(None)),
@@ -137,8 +137,7 @@ unsafe extern "C" fn recv_into(env: sys::napi_env, info: sys::napi_callback_info
             let received = table::with(handle, |channel| {
                 channel
                     .try_recv_within(capacity, |record| {
-                        // SAFETY: as in `try_recv`.
-                        ptr::copy_nonoverlapping(record.as_ptr(), target, record.len());
+                        copy_out(&record, target);
                         record.len()
                     })
                     .map_err(from_channel)
@@ -149,6 +148,19 @@ unsafe extern "C" fn recv_into(env: sys::napi_env, info: sys::napi_callback_info
             }
         })
     }
+}
+
+/// Copies a record's payload to `target`, which `try_recv_within` checked has room for it
+/// (`target` comes from `Call::bytes` and may be null only when its length is 0).
+fn copy_out(record: &shmring_channel::Record<'_>, target: *mut u8) {
+    if record.is_empty() {
+        return;
+    }
+    // SAFETY: `target` is non-null and valid for at least `record.len()` bytes (the caller's
+    // `try_recv_within(capacity, ..)` refused longer records; `Call::bytes` returned the live
+    // backing store of a Uint8Array of this call); the record was validated to lie in the
+    // mapping. A raw copy: no Rust reference to JavaScript memory is formed.
+    unsafe { ptr::copy_nonoverlapping(record.as_ptr(), target, record.len()) }
 }
 
 /// Why a callback returns early: an error to throw, or one already thrown.
@@ -186,8 +198,8 @@ unsafe fn guarded(
         Ok(Err(Thrown::Error(e))) => e,
         Err(_) => error(Code::Os, "internal error in shmring (a bug: please report it with `npx shmring doctor`)"),
     };
-    // SAFETY: `env` is live (this function's contract); no exception is pending (every path
-    // that throws returns `Thrown::Pending` instead).
+    // SAFETY: `env` is live (this function's contract). If an exception is already pending
+    // (a Node-API call inside `body` threw), napi-rs's `throw_into` leaves it in place.
     unsafe { JsError::from(error).throw_into(env) };
     ptr::null_mut()
 }

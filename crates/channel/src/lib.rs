@@ -25,7 +25,7 @@
 //! * **Idle costs nothing**: a blocked `recv` spins briefly (adaptive, ≤ 20 µs) and then
 //!   sleeps on a futex-like word. On Linux the peer's exit is signalled by a process-wide
 //!   watcher thread (pidfds in one `epoll`), so a sleeper wakes only for data, room, close,
-//!   death or its deadline; elsewhere (or before the peer's pid is known) it wakes every
+//!   death, its deadline or a 5 s backstop; elsewhere (or before the peer's pid is known) it wakes every
 //!   [`LIVENESS_SLICE`] to check that the peer process is alive.
 //! * **Ordered, complete end of stream**: after the peer closes (or dies), every message it
 //!   published is delivered, then `PeerClosed` (`PeerDead`). A half-written message is never

@@ -60,7 +60,7 @@ impl PeerWatch {
 
     /// Whether the exit of the watched process will run `on_exit` (so waiting needs no polling).
     pub(crate) fn is_alarmed(&self) -> bool {
-        matches!(self.alarm.get(), Some(Some(_)))
+        matches!(self.alarm.get(), Some(Some(alarm)) if alarm.is_live())
     }
 
     fn arm(&self, on_exit: impl FnOnce() -> Box<dyn Fn() + Send>) {
@@ -76,6 +76,13 @@ use imp::Alarm;
 /// Elsewhere no alarm exists: blocked calls poll every `LIVENESS_SLICE`.
 #[cfg(not(target_os = "linux"))]
 struct Alarm;
+
+#[cfg(not(target_os = "linux"))]
+impl Alarm {
+    fn is_live(&self) -> bool {
+        false
+    }
+}
 
 fn set_alarm(handle: &imp::Handle, on_exit: Box<dyn Fn() + Send>) -> Option<Alarm> {
     #[cfg(target_os = "linux")]

@@ -21,6 +21,10 @@ pub const CHANNEL_KIND: SegmentKind = SegmentKind(1);
 /// alarm tells it (not Linux, no pidfd, or the peer's pid not known yet).
 pub(crate) const LIVENESS_SLICE: Duration = Duration::from_millis(50);
 
+/// With an exit alarm, blocked calls still check liveness this often themselves: a backstop
+/// in case the alarm cannot come (0.2 wake-ups per second when idle).
+pub(crate) const ALARMED_SLICE: Duration = Duration::from_secs(5);
+
 pub(crate) struct Shared {
     control: Control,
     pub(crate) side: Side,
@@ -233,8 +237,8 @@ impl Shared {
     /// [`peer_found_dead`](Self::peer_found_dead).
     ///
     /// Where the OS tells us of the peer's exit (a pidfd on Linux, see `liveness`), the exit
-    /// alarm sets `peer_dead` and interrupts `word`, so the sleep is one wait until the
-    /// deadline: an idle channel wakes nobody. Otherwise (no pid known yet, no pidfd) it sleeps
+    /// alarm sets `peer_dead` and interrupts `word`, so the sleep lasts until the deadline or
+    /// an [`ALARMED_SLICE`] backstop (5 s): an idle channel wakes almost nobody. Otherwise (no pid known yet, no pidfd) it sleeps
     /// in slices of [`LIVENESS_SLICE`], checking liveness after each; the check (a system
     /// call) cannot live in `ready()`, which also runs in the spin loop.
     pub(crate) fn park(
@@ -249,12 +253,9 @@ impl Shared {
         let mut no_spin = Spinner::never();
         let mut spinner = Some(spinner);
         loop {
-            let until = if self.peer_watch.is_alarmed() {
-                deadline
-            } else {
-                let slice_end = Instant::now() + LIVENESS_SLICE;
-                Some(deadline.map_or(slice_end, |d| d.min(slice_end)))
-            };
+            let slice = if self.peer_watch.is_alarmed() { ALARMED_SLICE } else { LIVENESS_SLICE };
+            let slice_end = Instant::now() + slice;
+            let until = Some(deadline.map_or(slice_end, |d| d.min(slice_end)));
             let slice_spinner = spinner.take().unwrap_or(&mut no_spin);
             let mut ready_or_dead = || self.peer_found_dead() || ready();
             if shmring_wait::park(word, slice_spinner, until, &mut ready_or_dead)? == ParkResult::Ready {

@@ -1,4 +1,5 @@
-//! The writing end: reserves space, writes records, publishes them with one `Release` store.
+//! The writing end: reserves space, writes records, publishes a batch with one `Release`
+//! header store (then stores `tail`, for watchers and fill figures).
 //!
 //! Publishing is a header store: the header of the first record of a batch (or of the pad
 //! before it) is held back while the batch is written, and [`publish`](Producer::publish)
@@ -146,7 +147,9 @@ impl Producer {
         let mask = self.capacity - 1;
         // The word at the new write position must read as "nothing yet" when the consumer gets
         // there; it may hold an old record's bytes. It is free: `reserve_at` kept 8 bytes free
-        // past every record. Relaxed: ordered before the consumer's read by the Release below.
+        // past every record.
+        // ORDERING: Relaxed; ordered before the consumer's Acquire header load (in
+        // `Consumer::next_record`) by the Release store of the first header below.
         self.region.store_word(self.tail as usize & mask, 0, Ordering::Relaxed);
         #[cfg(loom)]
         let order = if self.weak_publish { Ordering::Relaxed } else { Ordering::Release };

@@ -25,6 +25,7 @@ pub fn init(region: &Region, capacity: usize) -> Result<(), AttachError> {
     }
     // The consumer's first read position must hold the "nothing yet" word (see `record.rs`),
     // whatever the region held before (a fresh mapping is zero anyway).
+    // ORDERING: Relaxed, as the header stores above (published by the later hand-over).
     region.store_word(0, 0, Ordering::Relaxed);
     Ok(())
 }
@@ -110,7 +111,9 @@ pub fn has_unreleased(region: &Region) -> bool {
     // SAFETY: both accesses: `len >= HEADER_LEN` was checked just above.
     // ORDERING: Acquire pairs with the Release store in `Producer::publish`; the head is the
     // consumer's own (Relaxed: this is a hint, the consumer revalidates everything).
-    unsafe { region.tail().load(Ordering::Acquire) != region.head().load(Ordering::Relaxed) }
+    // `>`, not `!=`: the stored tail may trail the consumer's head for a moment (the header
+    // that publishes a batch is stored before it), which is not pending data.
+    unsafe { region.tail().load(Ordering::Acquire) > region.head().load(Ordering::Relaxed) }
 }
 
 /// The consumer's released-bytes counter, for a thread that watches for room in a ring it

@@ -54,6 +54,10 @@ fn is_zombie(pid: u32) -> bool {
 /// periodic liveness checks (an idle channel then wakes nobody). Started on first use; lives
 /// as long as the process, blocked, costing nothing.
 struct Watcher {
+    /// The process that started the thread. A child made by `fork` (without `exec`) inherits
+    /// this static but not the thread, and shares the epoll instance with its parent: there
+    /// the watcher does not exist (`current`), and its channels poll instead.
+    pid: u32,
     epoll: OwnedFd,
     /// Watched pidfds (our own duplicates) and their alarms, by epoll token.
     alarms: std::sync::Mutex<std::collections::HashMap<u64, Entry>>,
@@ -69,6 +73,13 @@ pub(super) struct Alarm {
     token: u64,
 }
 
+impl Alarm {
+    /// Whether the watcher thread serves this process (false in a forked child).
+    pub(super) fn is_live(&self) -> bool {
+        Watcher::current().is_some()
+    }
+}
+
 static WATCHER: std::sync::OnceLock<Option<Watcher>> = std::sync::OnceLock::new();
 
 impl Handle {
@@ -76,7 +87,8 @@ impl Handle {
     /// without a pidfd or when the watcher cannot start (then callers keep polling).
     pub(super) fn alarm(&self, on_exit: Box<dyn Fn() + Send>) -> Option<Alarm> {
         let Handle::Pidfd(pidfd) = self else { return None };
-        let watcher = WATCHER.get_or_init(Watcher::start).as_ref()?;
+        WATCHER.get_or_init(Watcher::start);
+        let watcher = Watcher::current()?;
         let pidfd = pidfd.try_clone().ok()?;
         // ORDERING: Relaxed; only uniqueness matters.
         let token = watcher.next_token.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -102,7 +114,8 @@ impl Watcher {
         }
         // SAFETY: the kernel just returned this fd to us; nothing else owns it.
         let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
-        let watcher = Watcher { epoll, alarms: Default::default(), next_token: Default::default() };
+        let watcher =
+            Watcher { pid: std::process::id(), epoll, alarms: Default::default(), next_token: Default::default() };
         let epoll_fd = watcher.epoll.as_raw_fd();
         let spawned = std::thread::Builder::new().name("shmring-peer-watch".into()).spawn(move || loop {
             let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
@@ -111,7 +124,7 @@ impl Watcher {
             let n = unsafe { libc::epoll_wait(epoll_fd, events.as_mut_ptr(), 16, -1) };
             // Events come only for registered pidfds, which exist only once `WATCHER` is set;
             // an early return of the wait (EINTR) just waits again. The thread never exits.
-            if let Some(watcher) = WATCHER.get().and_then(Option::as_ref) {
+            if let Some(watcher) = Watcher::current() {
                 for event in events.iter().take(n.max(0) as usize) {
                     watcher.fire(event.u64);
                 }
@@ -120,14 +133,20 @@ impl Watcher {
         spawned.ok().map(|_| watcher)
     }
 
+    /// The watcher of this process, if its thread runs here (see `pid`).
+    fn current() -> Option<&'static Watcher> {
+        WATCHER.get()?.as_ref().filter(|watcher| watcher.pid == std::process::id())
+    }
+
     /// Runs and forgets the alarm of `token` (an exited process stays readable).
     fn fire(&self, token: u64) {
         let taken = self.alarms.lock().unwrap_or_else(|e| e.into_inner()).remove(&token);
         if let Some((pidfd, on_exit)) = taken {
             self.forget(&pidfd);
             // Outside the lock: the alarm may drop the last reference to a channel, whose
-            // `Alarm::drop` takes the lock.
-            on_exit();
+            // `Alarm::drop` takes the lock. A panic must not end the thread (nothing would
+            // fire again); the alarm's owner still has its backstop slice.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(on_exit));
         }
     }
 
@@ -141,7 +160,7 @@ impl Watcher {
 
 impl Drop for Alarm {
     fn drop(&mut self) {
-        let Some(watcher) = WATCHER.get().and_then(Option::as_ref) else { return };
+        let Some(watcher) = Watcher::current() else { return };
         let mut alarms = watcher.alarms.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((pidfd, _)) = alarms.remove(&self.token) {
             watcher.forget(&pidfd);
