@@ -9,10 +9,11 @@ export function frame(message: Uint8Array): Buffer {
 }
 
 /**
- * Calls `onMessage` for every complete frame arriving on `socket`. Chunks of a large frame are
- * collected and joined once, when the frame is complete (not re-joined per chunk).
+ * Calls `onMessage(buffer, offset, length)` for every complete frame arriving on `socket` (the
+ * frame is `buffer[offset..offset + length]`, valid during the call). Chunks of a large frame
+ * are collected and joined once, when the frame is complete (not re-joined per chunk).
  */
-export function readFrames(socket: Socket, onMessage: (message: Buffer) => void): void {
+export function readFrames(socket: Socket, onMessage: (buffer: Buffer, offset: number, length: number) => void): void {
   let chunks: Buffer[] = []
   let buffered = 0
   let needed = 4 // bytes that must be buffered before the next step can proceed
@@ -32,7 +33,7 @@ export function readFrames(socket: Socket, onMessage: (message: Buffer) => void)
         needed = 4 + len
         break
       }
-      onMessage(pending.subarray(offset + 4, offset + 4 + len))
+      onMessage(pending, offset + 4, len)
       offset += 4 + len
     }
     pending = pending.subarray(offset)

@@ -54,15 +54,22 @@ export function kindOf(buf: Uint8Array): number {
 
 /** Why `buf` is not message `seq` of `kind` and `size` bytes, or null if it is. */
 export function check(buf: Buffer, kind: number, seq: number, size: number): string | null {
-  const n = buf.length
+  return checkAt(buf, 0, buf.length, kind, seq, size)
+}
+
+/**
+ * `check` for the `n` bytes at `offset` of `buf` (a packed receive buffer or a socket chunk),
+ * read in place: a receiver that gets many messages in one buffer need not make a view of each.
+ */
+export function checkAt(buf: Buffer, offset: number, n: number, kind: number, seq: number, size: number): string | null {
   if (n !== size) return `message ${seq}: ${n} bytes, expected ${size}`
-  if (buf[0] !== (kind | ((seq & 63) << 2))) return `message ${seq}: wrong first byte ${buf[0]}`
-  if (n >= 5 && buf.readUInt32LE(1) !== seq >>> 0) return `message ${seq}: carries sequence number ${buf.readUInt32LE(1)}`
-  if (n >= 9 && buf.readUInt32LE(n - 4) !== ~seq >>> 0) return `message ${seq}: torn (wrong tail stamp)`
+  if (buf[offset] !== (kind | ((seq & 63) << 2))) return `message ${seq}: wrong first byte ${buf[offset]}`
+  if (n >= 5 && buf.readUInt32LE(offset + 1) !== seq >>> 0) return `message ${seq}: carries sequence number ${buf.readUInt32LE(offset + 1)}`
+  if (n >= 9 && buf.readUInt32LE(offset + n - 4) !== ~seq >>> 0) return `message ${seq}: torn (wrong tail stamp)`
   if (n > 9) {
     for (let s = 0; s < PATTERN_CHECKS; s++) {
       const at = 5 + Math.floor((s * (n - 9)) / PATTERN_CHECKS)
-      if (buf[at] !== pattern(at)) return `message ${seq}: byte ${at} is ${buf[at]}, expected ${pattern(at)}`
+      if (buf[offset + at] !== pattern(at)) return `message ${seq}: byte ${at} is ${buf[offset + at]}, expected ${pattern(at)}`
     }
   }
   return null
@@ -108,6 +115,20 @@ export function respond(m: Buffer, state: PeerState): Buffer | null {
       return reply
     }
   }
+}
+
+/**
+ * `respond` to the `len`-byte message at `offset` of `buf`: one-way (COUNT) messages, the
+ * stream, are checked in place, without a view per message (what a receiver of many messages
+ * per buffer would do: the packed shmring receive, a socket chunk); the rest get a view.
+ */
+export function respondAt(buf: Buffer, offset: number, len: number, state: PeerState): Buffer | null {
+  if (len === 0 || (buf[offset]! & 3) !== COUNT) return respond(buf.subarray(offset, offset + len), state)
+  const problem = checkAt(buf, offset, len, COUNT, state.counted, len)
+  if (problem) throw new Error(`benchmark peer: one-way ${problem}`)
+  state.counted++
+  state.bytes += len
+  return null
 }
 
 /** A parent's request for the peer's CPU time so far. */

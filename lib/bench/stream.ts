@@ -7,7 +7,7 @@ import { once } from 'node:events'
 import * as net from 'node:net'
 
 import { frame, readFrames } from './framing'
-import { newState, respond } from './protocol'
+import { newState, respondAt } from './protocol'
 import { peerGone, ReplyQueue, startChild, type Transport } from './transport'
 
 export function streamTransport(name: string, note: string, listen: (server: net.Server) => Promise<net.AddressInfo | string>): Transport {
@@ -27,7 +27,7 @@ export function streamTransport(name: string, note: string, listen: (server: net
       connection.setNoDelay(true)
       server.close()
       const replies = new ReplyQueue()
-      readFrames(connection, (m) => replies.push(m))
+      readFrames(connection, (buffer, offset, length) => replies.push(buffer.subarray(offset, offset + length)))
       connection.on('close', () => replies.fail(peerGone(name, 'closed the connection')))
       connection.on('error', () => {})
       return {
@@ -54,9 +54,9 @@ export function streamTransport(name: string, note: string, listen: (server: net
       connection.setNoDelay(true)
       const state = newState()
       let failure: unknown = null
-      readFrames(connection, (m) => {
+      readFrames(connection, (buffer, offset, length) => {
         try {
-          const reply = respond(m, state)
+          const reply = respondAt(buffer, offset, length, state)
           if (reply) connection.write(frame(reply))
         } catch (e) {
           failure = e

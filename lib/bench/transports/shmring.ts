@@ -7,7 +7,7 @@ import { once } from 'node:events'
 
 import { codes } from '../../errors'
 import { fromParent, spawn } from '../../spawn'
-import { newState, respond, STATS } from '../protocol'
+import { newState, respond, respondAt, STATS } from '../protocol'
 import { childScript, peerGone, ReplyQueue, type Transport } from '../transport'
 
 /** Lane size: room for several 1 MiB messages. */
@@ -82,7 +82,7 @@ function shmring(name: string, note: string, mode: 'spin' | 'async' | 'async-nos
           }
           let offset = 0
           for (let i = 0; i < n; i++) {
-            const reply = respond(target.subarray(offset, offset + lengths[i]!), state)
+            const reply = respondAt(target, offset, lengths[i]!, state)
             offset += lengths[i]!
             if (reply) while (!channel.trySend(reply));
           }
@@ -100,7 +100,8 @@ function shmring(name: string, note: string, mode: 'spin' | 'async' | 'async-nos
           const n = channel.recvPacked(target, lengths)
           let offset = 0
           for (let i = 0; i < n; i++) {
-            await handle(target.subarray(offset, offset + lengths[i]!))
+            const reply = respondAt(target, offset, lengths[i]!, state)
+            if (reply && !channel.trySend(reply)) await channel.send(reply)
             offset += lengths[i]!
           }
           if (n === 0) await handle(await channel.recv())
