@@ -836,8 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeChannel = nativeBinding.NativeChannel
-module.exports.channelRecvPacked = nativeBinding.channelRecvPacked
 module.exports.channelTryRecvBatch = nativeBinding.channelTryRecvBatch
 module.exports.channelTrySendBatch = nativeBinding.channelTrySendBatch
-module.exports.channelTrySendPacked = nativeBinding.channelTrySendPacked
 module.exports.nativeInfo = nativeBinding.nativeInfo

@@ -1,10 +1,10 @@
 //! The batch data path: free functions that take a channel handle (`NativeChannel.handle`)
 //! instead of being methods, because napi-rs class methods cost several hundred nanoseconds
-//! per call (see `table.rs`). They convert values and delegate. The per-message calls
-//! (`channelTrySend`, `channelTryRecv`, `channelRecvInto`) are raw Node-API callbacks in
-//! `fast.rs`, for the same reason one level further down.
+//! per call (see `table.rs`). They convert values and delegate. The per-message and packed
+//! calls are raw Node-API callbacks in `fast.rs`, for the same reason one level further down;
+//! the packed ones' cores (`try_send_packed`, `recv_packed`) live here.
 
-use napi::bindgen_prelude::{BufferSlice, Env, FromNapiValue, JsValue, Uint32Array, Uint8Array, Unknown};
+use napi::bindgen_prelude::{BufferSlice, Env, FromNapiValue, JsValue, Uint8Array, Unknown};
 use napi::sys;
 use napi_derive::napi;
 use shmring_channel::ChannelError;
@@ -29,11 +29,10 @@ pub fn channel_try_send_batch(env: &Env, handle: u32, messages: Vec<Unknown<'_>>
     table::with(handle, |channel| Ok(channel.try_send_batch(&messages, priority).map_err(from_channel)? as u32))
 }
 
-/// Sends messages packed back to back in `packed`, message `i` being `lengths[i]` bytes
-/// long, as many as fit now, with one wake of the peer. Returns how many were sent. The
-/// fastest way to stream many small messages (no per-message JavaScript object).
-#[napi]
-pub fn channel_try_send_packed(handle: u32, packed: &[u8], lengths: &[u32], priority: u32) -> Result<u32> {
+/// `channelTrySendPacked` (a raw callback in `fast.rs`): sends messages packed back to back in
+/// `packed`, message `i` being `lengths[i]` bytes long, as many as fit now, with one wake of
+/// the peer. Returns how many were sent.
+pub(crate) fn try_send_packed(handle: u32, packed: &[u8], lengths: &[u32], priority: u32) -> Result<u32> {
     let priority = to_priority(priority)?;
     let messages = split_packed(packed, lengths)?;
     table::with(handle, |channel| Ok(channel.try_send_batch(&messages, priority).map_err(from_channel)? as u32))
@@ -76,19 +75,11 @@ pub(crate) fn recv_buffers(env: &Env, handle: u32, max: usize) -> Result<Vec<sys
     }
 }
 
-/// Receives waiting messages into `target`, back to back, writing each length into
-/// `lengths`; stops when the next message does not fit (it stays queued) or `lengths` is full.
-/// Returns how many were received (0 when none is waiting). Throws
-/// ERR_SHMRING_BUFFER_TOO_SMALL if not even the first message fits.
-#[napi]
-pub fn channel_recv_packed(handle: u32, mut target: Uint8Array, mut lengths: Uint32Array) -> Result<u32> {
-    // SAFETY: both typed arrays belong to JavaScript and stay alive for this synchronous call;
-    // if they share one ArrayBuffer the two slices could overlap, so that is refused below
-    // before either is written.
-    let (target, lengths) = unsafe { (target.as_mut(), lengths.as_mut()) };
-    if ranges_overlap(target.as_ptr() as usize, target.len(), lengths.as_ptr() as usize, lengths.len() * 4) {
-        return Err(error(Code::InvalidArg, "target and lengths must not share memory"));
-    }
+/// `channelRecvPacked` (a raw callback in `fast.rs`, which refuses overlapping arrays):
+/// receives waiting messages into `target`, back to back, writing each length into `lengths`;
+/// stops when the next message does not fit (it stays queued) or `lengths` is full. Returns
+/// how many were received (0 when none is waiting); BufferTooSmall if not even the first fits.
+pub(crate) fn recv_packed(handle: u32, target: &mut [u8], lengths: &mut [u32]) -> Result<u32> {
     let (mut offset, mut count, mut needed) = (0usize, 0usize, None);
     table::with(handle, |channel| {
         channel
@@ -129,7 +120,7 @@ fn split_packed<'a>(packed: &'a [u8], lengths: &[u32]) -> Result<Vec<&'a [u8]>> 
     Ok(messages)
 }
 
-fn ranges_overlap(a: usize, a_len: usize, b: usize, b_len: usize) -> bool {
+pub(crate) fn ranges_overlap(a: usize, a_len: usize, b: usize, b_len: usize) -> bool {
     a_len > 0 && b_len > 0 && a < b + b_len && b < a + a_len
 }
 

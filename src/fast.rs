@@ -1,10 +1,10 @@
-//! The per-message calls as raw Node-API callbacks: `channelTrySend`, `channelTryRecv` and
-//! `channelRecvInto`.
+//! The per-message and packed calls as raw Node-API callbacks: `channelTrySend`,
+//! `channelTryRecv`, `channelRecvInto`, `channelTrySendPacked` and `channelRecvPacked`.
 //!
 //! A `#[napi]` function pays for napi-rs's argument machinery on every call (a borrow scope
 //! with a mutex, a hash map and heap vectors: about 1 000 instructions, measured with
-//! callgrind), which is most of a small message's cost. These three run once per message, so
-//! they are written against Node-API directly: read the arguments, check their types, call
+//! callgrind), which is most of a small message's cost. These run once per message (or per
+//! spin-loop poll), so they are written against Node-API directly: read the arguments, check their types, call
 //! the core, convert the result. They are installed on the module's exports by
 //! [`install`] (a `#[napi(module_exports)]` hook), and typed in `src/fast.d.ts`, which
 //! `napi build` puts at the top of the generated `index.d.ts` (`napi.dtsHeaderFile`).
@@ -34,10 +34,12 @@ use crate::table;
 /// Installs the raw callbacks on the module's exports (after napi-rs registered its items).
 #[napi(module_exports)]
 pub fn install(exports: Object<'_>, env: Env) -> napi::Result<()> {
-    let callbacks: [(&CStr, sys::napi_callback); 3] = [
+    let callbacks: [(&CStr, sys::napi_callback); 5] = [
         (c"channelTrySend", Some(try_send)),
         (c"channelTryRecv", Some(try_recv)),
         (c"channelRecvInto", Some(recv_into)),
+        (c"channelTrySendPacked", Some(try_send_packed)),
+        (c"channelRecvPacked", Some(recv_packed)),
     ];
     for (name, callback) in callbacks {
         let mut function = ptr::null_mut();
@@ -150,6 +152,53 @@ unsafe extern "C" fn recv_into(env: sys::napi_env, info: sys::napi_callback_info
     }
 }
 
+/// `channelTrySendPacked(handle, packed, lengths, priority)`: sends the messages packed back
+/// to back in `packed` (`lengths[i]` bytes each), as many as fit; returns how many.
+unsafe extern "C" fn try_send_packed(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: as in `try_send`.
+    unsafe {
+        guarded(env, info, |call| {
+            let [handle, packed, lengths, priority] = call.args::<4>()?;
+            let handle = call.u32(handle, "handle")?;
+            let (packed, packed_len) = call.bytes(packed, "packed")?;
+            let (lengths, count) = call.u32s(lengths, "lengths")?;
+            let priority = call.u32(priority, "priority")?;
+            // SAFETY: `bytes`/`u32s` returned the live backing stores of typed arrays of this
+            // call (a Uint32Array's is 4-aligned); they are only read, and no JavaScript runs
+            // before the copies end. Sound as in `try_send` (no other thread writes them).
+            let packed = if packed_len == 0 { &[][..] } else { std::slice::from_raw_parts(packed, packed_len) };
+            // SAFETY: as above.
+            let lengths = if count == 0 { &[][..] } else { std::slice::from_raw_parts(lengths, count) };
+            call.number(crate::data::try_send_packed(handle, packed, lengths, priority)?)
+        })
+    }
+}
+
+/// `channelRecvPacked(handle, target, lengths)`: receives waiting messages back to back into
+/// `target` and their lengths into `lengths`; returns how many.
+unsafe extern "C" fn recv_packed(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: as in `try_send`.
+    unsafe {
+        guarded(env, info, |call| {
+            let [handle, target, lengths] = call.args::<3>()?;
+            let handle = call.u32(handle, "handle")?;
+            let (target, target_len) = call.bytes(target, "target")?;
+            let (lengths, count) = call.u32s(lengths, "lengths")?;
+            // Refused before any slice exists: two mutable slices must never overlap.
+            if crate::data::ranges_overlap(target as usize, target_len, lengths as usize, count * 4) {
+                return Err(Thrown::Error(error(Code::InvalidArg, "target and lengths must not share memory")));
+            }
+            // SAFETY: live backing stores of typed arrays of this call (`bytes`/`u32s`; a
+            // Uint32Array's is 4-aligned), not overlapping (checked just above), written only
+            // here and by no other thread (the TypeScript layer refuses SharedArrayBuffer views).
+            let target = if target_len == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(target, target_len) };
+            // SAFETY: as above.
+            let lengths = if count == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(lengths, count) };
+            call.number(crate::data::recv_packed(handle, target, lengths)?)
+        })
+    }
+}
+
 /// Copies a record's payload to `target`, which `try_recv_within` checked has room for it
 /// (`target` comes from `Call::bytes` and may be null only when its length is 0).
 fn copy_out(record: &shmring_channel::Record<'_>, target: *mut u8) {
@@ -228,6 +277,25 @@ impl Call {
 
     /// The bytes of a `Uint8Array` (a Buffer is one): start pointer and length.
     fn bytes(&self, value: sys::napi_value, name: &str) -> Result<(*mut u8, usize), Thrown> {
+        let kinds = [sys::TypedarrayType::uint8_array, sys::TypedarrayType::uint8_clamped_array];
+        let (data, len) = self.typed_array(value, &kinds, &format!("{name} must be a Uint8Array or Buffer"))?;
+        Ok((data.cast::<u8>(), len))
+    }
+
+    /// The elements of a `Uint32Array`: start pointer (4-aligned) and length in elements.
+    fn u32s(&self, value: sys::napi_value, name: &str) -> Result<(*mut u32, usize), Thrown> {
+        let (data, len) =
+            self.typed_array(value, &[sys::TypedarrayType::uint32_array], &format!("{name} must be a Uint32Array"))?;
+        Ok((data.cast::<u32>(), len))
+    }
+
+    /// A typed array of one of `kinds`: start pointer and length in elements.
+    fn typed_array(
+        &self,
+        value: sys::napi_value,
+        kinds: &[sys::napi_typedarray_type],
+        wrong_type: &str,
+    ) -> Result<(*mut std::ffi::c_void, usize), Thrown> {
         let mut is_typed_array = false;
         // SAFETY: `value` belongs to this call; the out-pointer is a valid local.
         self.check(unsafe { sys::napi_is_typedarray(self.env, value, &mut is_typed_array) })?;
@@ -248,13 +316,11 @@ impl Call {
             };
             self.check(status)?;
         }
-        if !is_typed_array
-            || (kind != sys::TypedarrayType::uint8_array && kind != sys::TypedarrayType::uint8_clamped_array)
-        {
-            return Err(self.type_error(&format!("{name} must be a Uint8Array or Buffer")));
+        if !is_typed_array || !kinds.contains(&kind) {
+            return Err(self.type_error(wrong_type));
         }
         // A detached view reports no data and length 0: treat it as empty.
-        Ok((data.cast::<u8>(), if data.is_null() { 0 } else { len }))
+        Ok((data, if data.is_null() { 0 } else { len }))
     }
 
     fn is_undefined(&self, value: sys::napi_value) -> Result<bool, Thrown> {

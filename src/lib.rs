@@ -2,11 +2,11 @@
 //! handle from `shmring-channel`, convert values and map errors. No algorithm lives here.
 //!
 //! * `channel.rs` — `NativeChannel`, one side of a channel: creation, doorbells, closing.
-//! * `fast.rs` — the per-message calls (`channelTrySend`, `channelTryRecv`, `channelRecvInto`)
-//!   as raw Node-API callbacks, typed in `fast.d.ts`: napi-rs's argument machinery costs more
-//!   than a small message.
-//! * `data.rs` — the batch data path (`channelTrySendPacked`, `channelRecvPacked`, …): free
-//!   functions on a channel handle, because class methods are too slow to call per message.
+//! * `fast.rs` — the per-message and packed calls (`channelTrySend`, `channelTryRecv`,
+//!   `channelRecvInto`, `channelTrySendPacked`, `channelRecvPacked`) as raw Node-API callbacks,
+//!   typed in `fast.d.ts`: napi-rs's argument machinery costs more than a small message.
+//! * `data.rs` — the batch data path (`channelTrySendBatch`, `channelTryRecvBatch`) and the
+//!   packed cores: free functions on a channel handle (class methods are too slow per message).
 //! * `table.rs` — this thread's channels by handle.
 //! * `doorbell.rs` — the native waiter thread that rings JavaScript when data or room appears.
 //! * `error.rs` — the only place core errors become JavaScript errors with `ERR_SHMRING_*` codes.
