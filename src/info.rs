@@ -188,8 +188,9 @@ mod os {
             return None;
         }
         // SAFETY: on success every utsname field holds a NUL-terminated string (uname(2)).
-        let (release, version) =
-            unsafe { (CStr::from_ptr(uts.release.as_ptr()), CStr::from_ptr(uts.version.as_ptr())) };
+        let release = unsafe { CStr::from_ptr(uts.release.as_ptr()) };
+        // SAFETY: as above.
+        let version = unsafe { CStr::from_ptr(uts.version.as_ptr()) };
         Some(format!("{} {}", release.to_string_lossy(), version.to_string_lossy()))
     }
 
