@@ -36,9 +36,13 @@ function watch(child: ChildProcess, limitMs: number, markers: string[] = []): Pr
   })
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
   const timer = setTimeout(() => child.kill('SIGKILL'), limitMs)
-  return once(child, 'exit').then(([code, signal]) => {
+  let exitedAt = 0
+  child.once('exit', () => (exitedAt = performance.now()))
+  // 'close', not 'exit': the last output may be read after 'exit' is emitted, and a marker
+  // printed just before the exit must not be lost.
+  return once(child, 'close').then(([code, signal]) => {
     clearTimeout(timer)
-    return { code, signal, stdout, stderr, marks, exitedAt: performance.now() } as Exit
+    return { code, signal, stdout, stderr, marks, exitedAt } as Exit
   })
 }
 
