@@ -65,7 +65,9 @@ async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c))
   child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c))
   const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null]
+  // 'close', not 'exit': output can be read after 'exit' is emitted, and these specs assert on
+  // all of it (a marker's absence as much as its presence).
+  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null]
   clearTimeout(timer)
   return { code, signal, stdout, stderr }
 }
