@@ -21,6 +21,7 @@ import {
   abortError,
   checkBytes,
   checkUint32Array,
+  checkUint8Array,
   checkInteger,
   checkObject,
   checkSignal,
@@ -269,7 +270,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
    * `send()` calls are still waiting, to keep order); `'drain'` follows when room returns.
    */
   trySend(data: Uint8Array, priority: Priority = 'normal'): boolean {
-    checkBytes(data, 'data')
+    checkUint8Array(data, 'data')
     this.#open()
     const lanes = lane(priority)
     if (this.#sends.length === 0 && channelTrySend(this.#handle, data, lanes)) return true
@@ -301,7 +302,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
    * stream many small messages: no JavaScript object per message.
    */
   trySendPacked(packed: Uint8Array, lengths: Uint32Array, priority: Priority = 'normal'): number {
-    checkBytes(packed, 'packed')
+    checkUint8Array(packed, 'packed')
     checkUint32Array(lengths, 'lengths')
     this.#open()
     if (this.#sends.length > 0) return 0
@@ -320,7 +321,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
    * first fits. With `tryRecvBatch`, the fastest way to drain a burst.
    */
   recvPacked(target: Uint8Array, lengths: Uint32Array): number {
-    checkBytes(target, 'target')
+    checkUint8Array(target, 'target')
     checkUint32Array(lengths, 'lengths')
     return this.#receive((handle) => channelRecvPacked(handle, target, lengths))
   }
@@ -335,7 +336,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
    * is waiting. Throws `ERR_SHMRING_BUFFER_TOO_SMALL` (the message stays queued) if it does not fit.
    */
   recvInto(target: Uint8Array): number | null {
-    checkBytes(target, 'target')
+    checkUint8Array(target, 'target')
     return this.#receive((handle) => channelRecvInto(handle, target))
   }
 
@@ -653,6 +654,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
 }
 
 function lane(priority: Priority): number {
+  if (priority === 'normal') return LANE.normal // the default, on every message: no keyed lookup
   if (typeof priority !== 'string' || !Object.hasOwn(LANE, priority)) {
     throw rangeError(`priority must be 'critical', 'high', 'normal' or 'low', got ${describe(priority)}`)
   }

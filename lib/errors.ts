@@ -46,10 +46,7 @@ function invalid<E extends Error>(Kind: new (message: string) => E, message: str
 }
 
 export function checkBytes(value: unknown, name: string): asserts value is Uint8Array {
-  // util.types, not instanceof: a Proxy around a Uint8Array passes instanceof but is not one.
-  if (!types.isUint8Array(value)) {
-    throw invalid(TypeError, `${name} must be a Buffer or Uint8Array, got ${describe(value)}`)
-  }
+  checkUint8Array(value, name)
   checkNotShared(value, name)
 }
 
@@ -60,11 +57,22 @@ function checkNotShared(value: ArrayBufferView, name: string): void {
   }
 }
 
+/**
+ * The type check of `checkBytes` alone, for arguments of the raw native calls (src/fast.rs),
+ * which refuse SharedArrayBuffer views themselves: there it costs one Node-API call, here
+ * reading `.buffer` costs a call into C++ on every message.
+ */
+export function checkUint8Array(value: unknown, name: string): asserts value is Uint8Array {
+  if (!types.isUint8Array(value)) {
+    throw invalid(TypeError, `${name} must be a Buffer or Uint8Array, got ${describe(value)}`)
+  }
+}
+
+/** A Uint32Array argument of a raw native call (which refuses SharedArrayBuffer views itself). */
 export function checkUint32Array(value: unknown, name: string): asserts value is Uint32Array {
   if (!types.isUint32Array(value)) {
     throw invalid(TypeError, `${name} must be a Uint32Array, got ${describe(value)}`)
   }
-  checkNotShared(value, name)
 }
 
 export function checkString(value: unknown, name: string): asserts value is string {

@@ -13,8 +13,8 @@
 //! `ERR_SHMRING_INVALID_ARG`) and never panics across the FFI boundary (a panic becomes a
 //! thrown error). Received data is written to JavaScript memory with raw-pointer copies only;
 //! `channelTrySend` reads its argument through a `&[u8]`, which is sound as long as no other
-//! thread writes the bytes during the call: the TypeScript layer refuses views on a
-//! `SharedArrayBuffer` (`checkBytes`), the one way another thread could.
+//! thread writes the bytes during the call: every callback refuses views on a
+//! `SharedArrayBuffer` (`Call::unshared`), the one way another thread could.
 
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -78,8 +78,9 @@ unsafe extern "C" fn try_send(env: sys::napi_env, info: sys::napi_callback_info)
             let handle = call.u32(handle, "handle")?;
             let (data, len) = call.bytes(data, "data")?;
             let priority = to_priority(call.u32(priority, "priority")?).map_err(Thrown::Error)?;
-            // SAFETY: `bytes` returned the live backing store of a Uint8Array of this call;
-            // nothing else in Rust references it, and no JavaScript runs before the copy ends.
+            // SAFETY: `bytes` returned the live backing store of a Uint8Array of this call, not
+            // on a SharedArrayBuffer (so no other thread writes it); nothing else in Rust
+            // references it, and no JavaScript runs before the copy ends.
             let data = if len == 0 { &[][..] } else { std::slice::from_raw_parts(data, len) };
             let sent = table::with(handle, |channel| channel.try_send_with(data, priority).map_err(from_channel))?;
             call.boolean(sent)
@@ -98,7 +99,20 @@ unsafe extern "C" fn try_recv(env: sys::napi_env, info: sys::napi_callback_info)
         guarded(env, info, |call| {
             let [handle, scratch] = call.args::<2>()?;
             let handle = call.u32(handle, "handle")?;
-            let scratch = if call.is_undefined(scratch)? { None } else { Some(call.bytes(scratch, "scratch")?) };
+            // The lib always passes a scratch: look for a typed array first (one Node-API call).
+            let scratch = match call.typed_array_info(scratch)? {
+                Some(view)
+                    if matches!(
+                        view.kind,
+                        sys::TypedarrayType::uint8_array | sys::TypedarrayType::uint8_clamped_array
+                    ) =>
+                {
+                    let (data, len) = call.unshared(view, "scratch")?;
+                    Some((data.cast::<u8>(), len))
+                }
+                None if call.is_undefined(scratch)? => None,
+                _ => return Err(call.type_error("scratch must be a Uint8Array or Buffer")),
+            };
             let copied = match scratch {
                 Some((target, capacity)) => table::with(handle, |channel| {
                     match channel.try_recv_within(capacity, |record| {
@@ -190,7 +204,7 @@ unsafe extern "C" fn recv_packed(env: sys::napi_env, info: sys::napi_callback_in
             }
             // SAFETY: live backing stores of typed arrays of this call (`bytes`/`u32s`; a
             // Uint32Array's is 4-aligned), not overlapping (checked just above), written only
-            // here and by no other thread (the TypeScript layer refuses SharedArrayBuffer views).
+            // here and by no other thread (`bytes`/`u32s` refused SharedArrayBuffer views).
             let target = if target_len == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(target, target_len) };
             // SAFETY: as above.
             let lengths = if count == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(lengths, count) };
@@ -222,6 +236,15 @@ impl From<Error> for Thrown {
     fn from(e: Error) -> Thrown {
         Thrown::Error(e)
     }
+}
+
+/// A typed-array argument as Node-API describes it.
+struct TypedArrayView {
+    kind: sys::napi_typedarray_type,
+    data: *mut std::ffi::c_void,
+    len: usize,
+    /// On a `SharedArrayBuffer` (another thread may write it at any time).
+    shared: bool,
 }
 
 /// One JavaScript call's environment and callback info.
@@ -278,49 +301,65 @@ impl Call {
     /// The bytes of a `Uint8Array` (a Buffer is one): start pointer and length.
     fn bytes(&self, value: sys::napi_value, name: &str) -> Result<(*mut u8, usize), Thrown> {
         let kinds = [sys::TypedarrayType::uint8_array, sys::TypedarrayType::uint8_clamped_array];
-        let (data, len) = self.typed_array(value, &kinds, &format!("{name} must be a Uint8Array or Buffer"))?;
+        let (data, len) = self.typed_array(value, &kinds, name, "a Uint8Array or Buffer")?;
         Ok((data.cast::<u8>(), len))
     }
 
     /// The elements of a `Uint32Array`: start pointer (4-aligned) and length in elements.
     fn u32s(&self, value: sys::napi_value, name: &str) -> Result<(*mut u32, usize), Thrown> {
-        let (data, len) =
-            self.typed_array(value, &[sys::TypedarrayType::uint32_array], &format!("{name} must be a Uint32Array"))?;
+        let (data, len) = self.typed_array(value, &[sys::TypedarrayType::uint32_array], name, "a Uint32Array")?;
         Ok((data.cast::<u32>(), len))
     }
 
-    /// A typed array of one of `kinds`: start pointer and length in elements.
+    /// A typed array of one of `kinds`, not on a `SharedArrayBuffer`: start pointer and
+    /// length in elements. Messages are formatted only for a wrong argument (formatting on
+    /// every call cost a tenth of a poll).
     fn typed_array(
         &self,
         value: sys::napi_value,
         kinds: &[sys::napi_typedarray_type],
-        wrong_type: &str,
+        name: &str,
+        expected: &str,
     ) -> Result<(*mut std::ffi::c_void, usize), Thrown> {
-        let mut is_typed_array = false;
-        // SAFETY: `value` belongs to this call; the out-pointer is a valid local.
-        self.check(unsafe { sys::napi_is_typedarray(self.env, value, &mut is_typed_array) })?;
-        let (mut kind, mut len, mut data) = (0, 0usize, ptr::null_mut());
-        if is_typed_array {
-            // SAFETY: `value` is a typed array of this call; the out-pointers are valid locals
-            // (Node-API accepts null for the two outputs we do not need).
-            let status = unsafe {
-                sys::napi_get_typedarray_info(
-                    self.env,
-                    value,
-                    &mut kind,
-                    &mut len,
-                    &mut data,
-                    ptr::null_mut(),
-                    ptr::null_mut(),
-                )
-            };
-            self.check(status)?;
+        match self.typed_array_info(value)? {
+            Some(view) if kinds.contains(&view.kind) => self.unshared(view, name),
+            _ => Err(self.type_error(&format!("{name} must be {expected}"))),
         }
-        if !is_typed_array || !kinds.contains(&kind) {
-            return Err(self.type_error(wrong_type));
+    }
+
+    /// Start pointer and length of `view`, refused if it is on a `SharedArrayBuffer`: another
+    /// thread could write it while we copy, and we hand these bytes to Rust as slices. Checked
+    /// here rather than in the TypeScript layer, where reading `.buffer` costs a C++ call.
+    fn unshared(&self, view: TypedArrayView, name: &str) -> Result<(*mut std::ffi::c_void, usize), Thrown> {
+        if view.shared {
+            return Err(self.type_error(&format!(
+                "{name} must not be backed by a SharedArrayBuffer; copy it into a Buffer first"
+            )));
         }
+        Ok((view.data, view.len))
+    }
+
+    /// What `value` is as a typed array, or `None` if it is not one. `napi_get_typedarray_info`
+    /// answers `napi_invalid_arg` (throwing nothing) for any other value, so no
+    /// `napi_is_typedarray` first.
+    fn typed_array_info(&self, value: sys::napi_value) -> Result<Option<TypedArrayView>, Thrown> {
+        let (mut kind, mut len, mut data, mut buffer) = (0, 0usize, ptr::null_mut(), ptr::null_mut());
+        // SAFETY: `value` belongs to this call; the out-pointers are valid locals (Node-API
+        // accepts null for the byte offset, which we do not need).
+        let status = unsafe {
+            sys::napi_get_typedarray_info(self.env, value, &mut kind, &mut len, &mut data, &mut buffer, ptr::null_mut())
+        };
+        if status == sys::Status::napi_invalid_arg {
+            return Ok(None);
+        }
+        self.check(status)?;
+        // V8's IsArrayBuffer (behind napi_is_arraybuffer) is false for a SharedArrayBuffer.
+        let mut is_array_buffer = false;
+        // SAFETY: `buffer` was just returned for this call; the out-pointer is a valid local.
+        self.check(unsafe { sys::napi_is_arraybuffer(self.env, buffer, &mut is_array_buffer) })?;
         // A detached view reports no data and length 0: treat it as empty.
-        Ok((data, if data.is_null() { 0 } else { len }))
+        let len = if data.is_null() { 0 } else { len };
+        Ok(Some(TypedArrayView { kind, data, len, shared: !is_array_buffer }))
     }
 
     fn is_undefined(&self, value: sys::napi_value) -> Result<bool, Thrown> {
@@ -351,18 +390,25 @@ impl Call {
         Ok(out)
     }
 
+    #[inline]
     fn check(&self, status: sys::napi_status) -> Result<(), Thrown> {
         if status == sys::Status::napi_ok {
             return Ok(());
         }
+        Err(self.failed(status))
+    }
+
+    /// Why a Node-API call did not return `napi_ok`.
+    #[cold]
+    fn failed(&self, status: sys::napi_status) -> Thrown {
         // A pending exception (e.g. a getter that threw) propagates as it is.
         let mut pending = false;
         // SAFETY: the out-pointer is a valid local.
         unsafe { sys::napi_is_exception_pending(self.env, &mut pending) };
         if pending {
-            return Err(Thrown::Pending);
+            return Thrown::Pending;
         }
-        Err(Thrown::Error(error(Code::Os, format!("Node-API call failed (status {status})"))))
+        Thrown::Error(error(Code::Os, format!("Node-API call failed (status {status})")))
     }
 
     fn type_error(&self, message: &str) -> Thrown {

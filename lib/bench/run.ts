@@ -7,7 +7,7 @@
  */
 import { cpus, release, type } from 'node:os'
 
-import { BATCH_BYTES, batchCount, check, COUNT, ECHO, MAX_BATCH, endRequest, message, readEnd, readStats, stamp, statsRequest } from './protocol'
+import { BATCH_BYTES, batchCount, check, checkAt, COUNT, ECHO, MAX_BATCH, endRequest, message, readEnd, readStats, stamp, statsRequest } from './protocol'
 import { rustCeiling, type RustChoice } from './rust'
 import { formatSize, latency, spread, type Latency, type Spread } from './stats'
 import type { Batch, Peer, Transport } from './transport'
@@ -197,12 +197,21 @@ export async function measureSize(transport: Transport, peer: Peer, size: number
   const budgetNs = options.duration * 1e9
   // Round trips: warm-up, then timed ones until `samples` or the time budget is reached.
   const ping = message(ECHO, size)
+  const into = peer.requestSync ? Buffer.alloc(size) : null
   const roundTrip = async (seq: number): Promise<number> => {
     stamp(ping, ECHO, seq)
-    const start = now()
-    const reply = peer.requestSync ? peer.requestSync(ping) : await peer.request(ping)
-    const elapsed = now() - start
-    const problem = check(reply, ECHO, seq, size)
+    let start: number, elapsed: number, problem: string | null
+    if (into) {
+      start = now()
+      const length = peer.requestSync!(ping, into)
+      elapsed = now() - start
+      problem = checkAt(into, 0, length, ECHO, seq, size)
+    } else {
+      start = now()
+      const reply = await peer.request(ping)
+      elapsed = now() - start
+      problem = check(reply, ECHO, seq, size)
+    }
     if (problem) throw new Error(`${name}: wrong echo: ${problem}`)
     return elapsed
   }

@@ -22,8 +22,12 @@ export interface Peer {
   request(message: Buffer): Promise<Buffer>
   /** Sends the batch's one-way messages as fast as the transport allows (batched where it can). */
   sendMany(batch: Batch): Promise<void>
-  /** A spin-only round trip, for transports that have one (shmring sync). */
-  requestSync?(message: Buffer): Buffer
+  /**
+   * A spin-only round trip, for transports that have one (shmring sync): the reply is copied
+   * into `into` (as large as the largest message) and its length returned, so a round trip
+   * makes no JavaScript object (`recvInto`, the sync API's allocation-free receive).
+   */
+  requestSync?(message: Buffer, into: Buffer): number
   close(): Promise<void>
 }
 

@@ -7,7 +7,7 @@ import { once } from 'node:events'
 
 import { codes } from '../../errors'
 import { fromParent, spawn } from '../../spawn'
-import { newState, respond, respondAt, STATS } from '../protocol'
+import { ECHO, kindOf, newState, respond, respondAt, STATS } from '../protocol'
 import { childScript, peerGone, ReplyQueue, type Transport } from '../transport'
 
 /** Lane size: room for several 1 MiB messages. */
@@ -35,12 +35,12 @@ function shmring(name: string, note: string, mode: 'spin' | 'async' | 'async-nos
           await channel.send(message)
           return channel.recv()
         },
-        requestSync(message) {
+        requestSync(message, into) {
           while (!channel.trySend(message));
           const deadline = process.hrtime.bigint() + SYNC_TIMEOUT_NS
           for (let i = 1; ; i++) {
-            const reply = channel.tryRecv()
-            if (reply !== null) return reply
+            const length = channel.recvInto(into)
+            if (length !== null) return length
             if ((i & 0xffff) === 0 && process.hrtime.bigint() > deadline) throw peerGone(name, 'gave no reply within 10 s')
           }
         },
@@ -70,6 +70,7 @@ function shmring(name: string, note: string, mode: 'spin' | 'async' | 'async-nos
       const state = newState()
       const target = Buffer.alloc(CAPACITY)
       const lengths = new Uint32Array(4096)
+      const echoLength = new Uint32Array(1)
       if (mode === 'spin') {
         // Spin-only peer: drain whatever is waiting with one native call, never sleep.
         for (;;) {
@@ -82,9 +83,16 @@ function shmring(name: string, note: string, mode: 'spin' | 'async' | 'async-nos
           }
           let offset = 0
           for (let i = 0; i < n; i++) {
-            const reply = respondAt(target, offset, lengths[i]!, state)
-            offset += lengths[i]!
-            if (reply) while (!channel.trySend(reply));
+            const length = lengths[i]!
+            if (offset === 0 && length > 0 && kindOf(target) === ECHO) {
+              // An echo where it landed, without a view: `packed` may be longer than `lengths` say.
+              echoLength[0] = length
+              while (channel.trySendPacked(target, echoLength) === 0);
+            } else {
+              const reply = respondAt(target, offset, length, state)
+              if (reply) while (!channel.trySend(reply));
+            }
+            offset += length
           }
         }
       }
@@ -114,7 +122,7 @@ function shmring(name: string, note: string, mode: 'spin' | 'async' | 'async-nos
   }
 }
 
-export const shmringSync = shmring('shmring-sync', 'shmring, both sides spin on trySend/tryRecv (burns a core each, also when idle)', 'spin')
+export const shmringSync = shmring('shmring-sync', 'shmring, both sides spin on the sync calls (trySend, recvInto/recvPacked; burns a core each, also when idle)', 'spin')
 export const shmringAsync = shmring('shmring-async', 'shmring, send()/recv() promises; recv() spins ≤ 20 µs, then sleeps (doorbell thread)', 'async')
 export const shmringAsyncNoSpin = shmring('shmring-async-nospin', 'shmring, send()/recv() promises with spinMicros = 0: always sleeps (doorbell thread + event loop)', 'async-nospin')
 
