@@ -94,6 +94,12 @@ test('message checks catch a wrong sequence number, a torn tail, a short message
   const at = 5 + Math.floor((3 * (4096 - 9)) / 8) // one of the checked pattern bytes
   corrupt[at] = corrupt[at]! ^ 0xff
   t.regex(check(corrupt, ECHO, 1, 4096) ?? '', /byte \d+ is/)
+  // Same low 6 bits in byte 0, different sequence word; and sequence numbers past 2^31.
+  t.regex(check(message(ECHO, 64, 77), ECHO, 77 + 64, 64) ?? '', /carries sequence number 77$/)
+  for (const seq of [2 ** 31 - 1, 2 ** 31 + 5, 2 ** 32 - 1]) {
+    t.is(check(message(COUNT, 64, seq), COUNT, seq, 64), null, `sequence number ${seq}`)
+    t.not(check(message(COUNT, 64, seq), COUNT, seq - 64, 64), null, `sequence number ${seq} - 64 passes`)
+  }
 })
 
 test('the peer rejects one-way messages that arrive out of order', (t) => {

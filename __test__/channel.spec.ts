@@ -70,6 +70,24 @@ test('trySend() on a full lane returns false and send() waits for room', async (
   b.close()
 })
 
+test("a spin loop retrying trySend() on a full lane still gets 'drain', every time the lane fills", async (t) => {
+  const [a, b] = pair({ capacity: 4096 })
+  for (let round = 0; round < 3; round++) {
+    let sent = 0
+    while (a.trySend(message(sent, 1000))) sent++
+    // Thousands of failed tries: the room doorbell is armed once, not once per try.
+    for (let i = 0; i < 10_000; i++) t.false(a.trySend(message(sent, 1000)))
+    const drained = new Promise<void>((resolve) => a.once('drain', () => resolve()))
+    setTimeout(() => {
+      for (let i = 0; i < sent; i++) t.is(verify(b.tryRecv()!), i)
+    }, 10)
+    await drained
+    t.is(b.tryRecv(), null, `round ${round}: nothing but what was sent`)
+  }
+  a.close()
+  b.close()
+})
+
 test('critical messages overtake normal ones', (t) => {
   const [a, b] = pair()
   a.trySend(Buffer.from('normal'))

@@ -9,8 +9,8 @@
  *   (then continues on `setImmediate`), and re-arms the doorbell when the ring is empty.
  * - Latency: an empty `recv()` first polls the ring for a short adaptive time (`spinMicros`,
  *   default ≤ 20 µs) so a quick reply costs no thread wake-up; then it sleeps.
- * - Keep-alive like `net.Socket`: a pending `recv()`/`send()` or a `'message'` listener keeps
- *   the process alive; `unref()` opts out.
+ * - Keep-alive like `net.Socket`: a pending `recv()`/`send()`, a `'message'` listener, or a
+ *   `'drain'` listener while a `'drain'` is owed keeps the process alive; `unref()` opts out.
  * - End of stream: every message the peer sent before closing (or dying) is delivered first;
  *   then `recv()` rejects with `ERR_SHMRING_PEER_CLOSED` (`…_PEER_DEAD`), iteration ends
  *   (throws), and `'close'` is emitted (after `'error'` for a dead or corrupt peer).
@@ -160,6 +160,12 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   #watchingRoom = false
   /** A data doorbell ring is pending (armed, not yet rung): never arm twice. */
   #dataArmed = false
+  /**
+   * Likewise for the room doorbell. Arming wakes the doorbell thread (a system call), so a
+   * spin loop retrying `trySend` on a full lane must not arm on every try: once armed, the
+   * doorbell rings on any release after that, which covers every later try too.
+   */
+  #roomArmed = false
   #keepAlive = true
   #draining = false
   #wantDrainEvent = false
@@ -175,10 +181,10 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     this.#native = native
     this.#handle = native.handle
     super.on('newListener', (event: string | symbol) => {
-      if (event === 'message') queueMicrotask(() => this.#updateInterest())
+      if (event === 'message' || event === 'drain') queueMicrotask(() => this.#updateInterest())
     })
     super.on('removeListener', (event: string | symbol) => {
-      if (event === 'message') this.#updateInterest()
+      if (event === 'message' || event === 'drain') this.#updateInterest()
     })
   }
 
@@ -274,8 +280,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     this.#open()
     const lanes = lane(priority)
     if (this.#sends.length === 0 && channelTrySend(this.#handle, data, lanes)) return true
-    this.#wantDrainEvent = true
-    this.#watchRoom()
+    this.#oweDrain()
     return false
   }
 
@@ -289,10 +294,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     this.#open()
     if (this.#sends.length > 0) return 0
     const sent = channelTrySendBatch(this.#handle, messages, lane(priority))
-    if (sent < messages.length) {
-      this.#wantDrainEvent = true
-      this.#watchRoom()
-    }
+    if (sent < messages.length) this.#oweDrain()
     return sent
   }
 
@@ -307,10 +309,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     this.#open()
     if (this.#sends.length > 0) return 0
     const sent = channelTrySendPacked(this.#handle, packed, lengths, lane(priority))
-    if (sent < lengths.length) {
-      this.#wantDrainEvent = true
-      this.#watchRoom()
-    }
+    if (sent < lengths.length) this.#oweDrain()
     return sent
   }
 
@@ -495,7 +494,8 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     const native = this.#native
     if (!native) return
     const wantsData = this.#receivers.length > 0 || this.listenerCount('message') > 0
-    if (wantsData || this.#sends.length > 0) active.add(this)
+    const wantsRoom = this.#sends.length > 0 || (this.#wantDrainEvent && this.listenerCount('drain') > 0)
+    if (wantsData || wantsRoom) active.add(this)
     else active.delete(this)
     if (wantsData && !this.#watchingData) {
       const self = new WeakRef(this)
@@ -509,7 +509,19 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
       this.#dataArmed = true
       native.armData()
     }
-    native.setRef(this.#keepAlive && (wantsData || this.#sends.length > 0))
+    native.setRef(this.#keepAlive && (wantsData || wantsRoom))
+  }
+
+  /**
+   * A try-send found its lane full: `'drain'` is owed once room returns. While it is owed and
+   * listened for, the channel keeps the process alive (as a socket with a pending write would).
+   */
+  #oweDrain(): void {
+    this.#watchRoom()
+    if (!this.#wantDrainEvent) {
+      this.#wantDrainEvent = true
+      this.#updateInterest()
+    }
   }
 
   #watchRoom(): void {
@@ -519,11 +531,16 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
       const self = new WeakRef(this)
       native.watchRoom(() => {
         const channel = self.deref()
-        if (channel) channel.#flushSends()
+        if (!channel) return
+        channel.#roomArmed = false
+        channel.#flushSends()
       })
       this.#watchingRoom = true
     }
-    native.armRoom()
+    if (!this.#roomArmed) {
+      native.armRoom()
+      this.#roomArmed = true
+    }
   }
 
   /** Doorbell: messages are probably waiting. Drains them, capped per turn. */
@@ -604,15 +621,14 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
 
   /** Doorbell: room probably returned. Sends queued messages in order. */
   #flushSends(): void {
-    const native = this.#native
-    if (!native) return
+    if (!this.#native) return
     while (this.#sends.length > 0) {
       const head = this.#sends[0]!
       let sent: boolean
       try {
         sent = channelTrySend(this.#handle, head.data, head.lane)
         if (!sent) {
-          native.armRoom()
+          this.#watchRoom() // armed (if not already) before the retry: a release in between rings
           sent = channelTrySend(this.#handle, head.data, head.lane)
         }
       } catch (e) {

@@ -44,8 +44,22 @@ export function message(kind: number, size: number, seq = 0): Buffer {
 export function stamp(buf: Buffer, kind: number, seq: number): void {
   const n = buf.length
   buf[0] = kind | ((seq & 63) << 2)
-  if (n >= 5) buf.writeUInt32LE(seq >>> 0, 1)
-  if (n >= 9) buf.writeUInt32LE(~seq >>> 0, n - 4)
+  if (n >= 5) writeWord(buf, 1, seq)
+  if (n >= 9) writeWord(buf, n - 4, ~seq)
+}
+
+// Little-endian 32-bit words by element access: what V8 compiles best (the stamp and the
+// check run once per message, and at 10 M messages/s every nanosecond shows).
+function writeWord(buf: Buffer, at: number, word: number): void {
+  buf[at] = word
+  buf[at + 1] = word >>> 8
+  buf[at + 2] = word >>> 16
+  buf[at + 3] = word >>> 24
+}
+
+/** The word `writeWord` wrote, as a signed 32-bit integer (compare with `seq | 0`, `~seq`). */
+function readInt32(buf: Buffer, at: number): number {
+  return buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24)
 }
 
 export function kindOf(buf: Uint8Array): number {
@@ -62,18 +76,55 @@ export function check(buf: Buffer, kind: number, seq: number, size: number): str
  * read in place: a receiver that gets many messages in one buffer need not make a view of each.
  */
 export function checkAt(buf: Buffer, offset: number, n: number, kind: number, seq: number, size: number): string | null {
+  // The common case in int32 arithmetic only (no number leaves the small-integer range), the
+  // description of a problem only when there is one: this runs once per message.
+  if (
+    n === size &&
+    buf[offset] === (kind | ((seq & 63) << 2)) &&
+    (n < 5 || readInt32(buf, offset + 1) === (seq | 0)) &&
+    (n < 9 || readInt32(buf, offset + n - 4) === ~seq) &&
+    (n <= 9 || patternIntact(buf, offset, n))
+  ) {
+    return null
+  }
+  return problemAt(buf, offset, n, kind, seq, size)
+}
+
+/** Why the message at `offset` failed `checkAt`. */
+function problemAt(buf: Buffer, offset: number, n: number, kind: number, seq: number, size: number): string {
   if (n !== size) return `message ${seq}: ${n} bytes, expected ${size}`
   if (buf[offset] !== (kind | ((seq & 63) << 2))) return `message ${seq}: wrong first byte ${buf[offset]}`
-  if (n >= 5 && buf.readUInt32LE(offset + 1) !== seq >>> 0) return `message ${seq}: carries sequence number ${buf.readUInt32LE(offset + 1)}`
-  if (n >= 9 && buf.readUInt32LE(offset + n - 4) !== ~seq >>> 0) return `message ${seq}: torn (wrong tail stamp)`
-  if (n > 9) {
-    for (let s = 0; s < PATTERN_CHECKS; s++) {
-      const at = 5 + Math.floor((s * (n - 9)) / PATTERN_CHECKS)
-      if (buf[offset + at] !== pattern(at)) return `message ${seq}: byte ${at} is ${buf[offset + at]}, expected ${pattern(at)}`
-    }
+  if (n >= 5 && readInt32(buf, offset + 1) !== (seq | 0)) return `message ${seq}: carries sequence number ${readInt32(buf, offset + 1) >>> 0}`
+  if (n >= 9 && readInt32(buf, offset + n - 4) !== ~seq) return `message ${seq}: torn (wrong tail stamp)`
+  const at = patternPositions(n)
+  for (let s = 0; s < PATTERN_CHECKS; s++) {
+    if (buf[offset + at[s]!] !== pattern(at[s]!)) return `message ${seq}: byte ${at[s]} is ${buf[offset + at[s]!]}, expected ${pattern(at[s]!)}`
   }
-  return null
+  return `message ${seq}: fails the check` // unreachable: checkAt and problemAt test the same
 }
+
+function patternIntact(buf: Buffer, offset: number, n: number): boolean {
+  const at = patternPositions(n)
+  for (let s = 0; s < PATTERN_CHECKS; s++) {
+    if (buf[offset + at[s]!] !== expected[s]) return false
+  }
+  return true
+}
+
+/** Where the pattern is checked in an `n`-byte message: 8 bytes spread between the stamps. */
+function patternPositions(n: number): Int32Array {
+  if (n !== positionsFor) {
+    for (let s = 0; s < PATTERN_CHECKS; s++) {
+      positions[s] = 5 + Math.floor((s * (n - 9)) / PATTERN_CHECKS)
+      expected[s] = pattern(positions[s]!)
+    }
+    positionsFor = n
+  }
+  return positions
+}
+const positions = new Int32Array(PATTERN_CHECKS)
+const expected = new Uint8Array(PATTERN_CHECKS)
+let positionsFor = -1
 
 /** The state of a serving peer (one per connection). */
 export interface PeerState {

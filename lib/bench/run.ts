@@ -233,7 +233,7 @@ export async function measureSize(transport: Transport, peer: Peer, size: number
     const until = now() + ns
     const first = next
     do {
-      for (const [i, m] of batch.messages.entries()) stamp(m, COUNT, next + i)
+      for (let i = 0; i < batch.messages.length; i++) stamp(batch.messages[i]!, COUNT, next + i)
       await peer.sendMany(batch)
       next += batch.messages.length
     } while (now() < until)

@@ -37,11 +37,15 @@ function shmring(name: string, note: string, mode: 'spin' | 'async' | 'async-nos
         },
         requestSync(message, into) {
           while (!channel.trySend(message));
-          const deadline = process.hrtime.bigint() + SYNC_TIMEOUT_NS
+          let deadline = 0n // read the clock only once the reply is late, not in every round trip
           for (let i = 1; ; i++) {
             const length = channel.recvInto(into)
             if (length !== null) return length
-            if ((i & 0xffff) === 0 && process.hrtime.bigint() > deadline) throw peerGone(name, 'gave no reply within 10 s')
+            if ((i & 0xffff) === 0) {
+              const now = process.hrtime.bigint()
+              if (deadline === 0n) deadline = now + SYNC_TIMEOUT_NS
+              else if (now > deadline) throw peerGone(name, 'gave no reply within 10 s')
+            }
           }
         },
         async sendMany({ messages, packed, lengths }) {
