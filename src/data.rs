@@ -34,6 +34,13 @@ pub fn channel_try_send_batch(env: &Env, handle: u32, messages: Vec<Unknown<'_>>
 /// the peer. Returns how many were sent.
 pub(crate) fn try_send_packed(handle: u32, packed: &[u8], lengths: &[u32], priority: u32) -> Result<u32> {
     let priority = to_priority(priority)?;
+    if let [len] = *lengths {
+        // One message (an echo from where it landed): no list of slices to build.
+        let message = packed.get(..len as usize).ok_or_else(too_long)?;
+        return table::with(handle, |channel| {
+            Ok(channel.try_send_with(message, priority).map_err(from_channel)? as u32)
+        });
+    }
     let messages = split_packed(packed, lengths)?;
     table::with(handle, |channel| Ok(channel.try_send_batch(&messages, priority).map_err(from_channel)? as u32))
 }
@@ -111,13 +118,17 @@ fn split_packed<'a>(packed: &'a [u8], lengths: &[u32]) -> Result<Vec<&'a [u8]>> 
     for &len in lengths {
         let len = len as usize;
         if len > rest.len() {
-            return Err(error(Code::InvalidArg, "lengths add up to more than the packed buffer holds"));
+            return Err(too_long());
         }
         let (message, tail) = rest.split_at(len);
         messages.push(message);
         rest = tail;
     }
     Ok(messages)
+}
+
+fn too_long() -> crate::error::Error {
+    error(Code::InvalidArg, "lengths add up to more than the packed buffer holds")
 }
 
 pub(crate) fn ranges_overlap(a: usize, a_len: usize, b: usize, b_len: usize) -> bool {
