@@ -60,6 +60,17 @@ export declare class NativeChannel {
    */
   static fromFd(fd: number): NativeChannel
   /**
+   * Windows: attaches as side B to the channel a parent named in `SHMRING_CHANNEL_HANDLE`
+   * (`value` is that variable): the parent's section handle is duplicated into this process
+   * and the parent is watched as the peer.
+   */
+  static fromParentHandle(value: string): NativeChannel
+  /**
+   * Windows: the value of `SHMRING_CHANNEL_HANDLE` for a child process, which duplicates the
+   * segment's handle from this process while the channel is open.
+   */
+  handleForChild(): string
+  /**
    * A new file descriptor for the segment, to hand to a child process (e.g. in `spawn`'s
    * `stdio` array); close it in this process after spawning.
    */

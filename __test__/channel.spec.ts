@@ -198,6 +198,16 @@ test('fromFd() refuses stdio fds and leaves a foreign fd open (the caller owns i
   }
 })
 
+test('the Windows handle rendezvous is refused elsewhere with a message that says what to use', (t) => {
+  if (process.platform === 'win32') return t.pass('Windows: covered by the tarball test (ci/pack.sh) in the workflow')
+  t.throws(() => Channel.fromParentHandle('4242:420:0123456789abcdef'), { code: codes.INVALID_ARG, message: /for Windows; on this platform the channel arrives as an fd/ })
+  const [a, b] = pair()
+  t.throws(() => a.handleForChild(), { code: codes.INVALID_ARG, message: /shareFd/ })
+  t.throws(() => Channel.fromParentHandle(''), { instanceOf: TypeError, code: codes.INVALID_ARG })
+  a.close()
+  b.close()
+})
+
 test('views on a SharedArrayBuffer are refused with a TypeError', (t) => {
   const [a, b] = pair()
   const shared = new Uint8Array(new SharedArrayBuffer(16))

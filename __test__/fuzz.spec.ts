@@ -667,6 +667,27 @@ test('a Proxy around a Uint8Array is refused with ERR_SHMRING_INVALID_ARG (it pa
   }
 })
 
+test('the raw data-path exports themselves refuse SharedArrayBuffer views (not only the TypeScript layer)', (t) => {
+  const a = NativeChannel.create(small)
+  const b = attachNative(a)
+  try {
+    const shared = new Uint8Array(new SharedArrayBuffer(16))
+    const sharedLengths = new Uint32Array(new SharedArrayBuffer(16))
+    const refused = { code: codes.INVALID_ARG, message: /SharedArrayBuffer/ }
+    t.throws(() => binding.channelTrySend(a.handle, shared, 2), refused)
+    t.throws(() => binding.channelTrySendBatch(a.handle, [Buffer.from('ok'), shared], 2), refused)
+    t.throws(() => binding.channelTrySendPacked(a.handle, shared, new Uint32Array([1]), 2), refused)
+    t.throws(() => binding.channelTrySendPacked(a.handle, Buffer.alloc(4), sharedLengths, 2), refused)
+    t.throws(() => binding.channelTryRecv(b.handle, shared), refused)
+    t.throws(() => binding.channelRecvInto(b.handle, shared), refused)
+    t.throws(() => binding.channelRecvPacked(b.handle, shared, new Uint32Array(4)), refused)
+    t.is(binding.channelTryRecv(b.handle), null, 'nothing was sent by a refused call')
+  } finally {
+    a.close()
+    b.close()
+  }
+})
+
 test('trySendBatch() of an array with holes throws ERR_SHMRING_INVALID_ARG', (t) => {
   const channel = Channel.create(small)
   try {

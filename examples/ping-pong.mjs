@@ -1,16 +1,18 @@
 // Spawns a child Node process with a shmring channel and plays ping-pong with it:
 // round trips over the async (event-loop) path and over the sync spin path, then a batched
 // one-way stream. Run: node examples/ping-pong.mjs   (after `npm run build`)
-import { spawn, fromParent, FD_ENV } from '../dist/index.mjs'
+import { fileURLToPath } from 'node:url'
 
-if (process.env[FD_ENV]) {
+import { spawn, fromParent, FD_ENV, HANDLE_ENV } from '../dist/index.mjs'
+
+if (process.env[FD_ENV] || process.env[HANDLE_ENV]) {
   // Child: echo every message back until the parent closes.
   const channel = fromParent()
   for await (const message of channel) await channel.send(message)
   process.exit(0)
 }
 
-const { child, channel } = spawn(process.execPath, [new URL(import.meta.url).pathname], { stdio: 'inherit' })
+const { child, channel } = spawn(process.execPath, [fileURLToPath(import.meta.url)], { stdio: 'inherit' })
 const payload = Buffer.alloc(64, 7)
 
 const asyncRounds = 20_000

@@ -215,6 +215,16 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   }
 
   /**
+   * Windows: attaches to the channel a parent named in `SHMRING_CHANNEL_HANDLE` (`value` is
+   * that variable; `fromParent()` reads it for you). The parent's section handle is
+   * duplicated into this process, and the parent is watched as the peer.
+   */
+  static fromParentHandle(value: string): Channel {
+    checkString(value, 'value')
+    return new Channel(NativeChannel.fromParentHandle(value))
+  }
+
+  /**
    * Watches process `pid` as the peer (`spawn` does this with the child's pid, `fromParent`
    * with the parent's): its death ends the channel with `ERR_SHMRING_PEER_DEAD` even if it
    * never attached, and the pid the peer writes into shared memory is not trusted.
@@ -261,6 +271,14 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     return this.#open().shareFd()
   }
 
+  /**
+   * Windows: the value of `SHMRING_CHANNEL_HANDLE` for a child process, which duplicates the
+   * segment's handle from this process while the channel is open (`spawn` sets it for you).
+   */
+  handleForChild(): string {
+    return this.#open().handleForChild()
+  }
+
   /** Largest message the lane of `priority` accepts, in bytes. */
   maxMessageLength(priority: Priority = 'normal'): number {
     return this.#open().maxMessageLen(lane(priority))
@@ -279,7 +297,13 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     checkUint8Array(data, 'data')
     this.#open()
     const lanes = lane(priority)
-    if (this.#sends.length === 0 && channelTrySend(this.#handle, data, lanes)) return true
+    if (this.#sends.length > 0) {
+      this.#oweDrain()
+      return false
+    }
+    if (channelTrySend(this.#handle, data, lanes)) return true
+    // Room released between the failed try and a fresh arm would ring nothing: look once more.
+    if (this.#armRoom() && channelTrySend(this.#handle, data, lanes)) return true
     this.#oweDrain()
     return false
   }
@@ -292,8 +316,14 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     messages = Array.from(messages)
     for (let i = 0; i < messages.length; i++) checkBytes(messages[i], `messages[${i}]`)
     this.#open()
-    if (this.#sends.length > 0) return 0
-    const sent = channelTrySendBatch(this.#handle, messages, lane(priority))
+    if (this.#sends.length > 0 || messages.length === 0) {
+      if (messages.length > 0) this.#oweDrain()
+      return 0
+    }
+    const lanes = lane(priority)
+    let sent = channelTrySendBatch(this.#handle, messages, lanes)
+    // As in `trySend`: after a fresh arm, look once more.
+    if (sent < messages.length && this.#armRoom()) sent += channelTrySendBatch(this.#handle, messages.slice(sent), lanes)
     if (sent < messages.length) this.#oweDrain()
     return sent
   }
@@ -307,8 +337,18 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     checkUint8Array(packed, 'packed')
     checkUint32Array(lengths, 'lengths')
     this.#open()
-    if (this.#sends.length > 0) return 0
-    const sent = channelTrySendPacked(this.#handle, packed, lengths, lane(priority))
+    if (this.#sends.length > 0 || lengths.length === 0) {
+      if (lengths.length > 0) this.#oweDrain()
+      return 0
+    }
+    const lanes = lane(priority)
+    let sent = channelTrySendPacked(this.#handle, packed, lengths, lanes)
+    // As in `trySend`: after a fresh arm, look once more (from the first message not sent).
+    if (sent < lengths.length && this.#armRoom()) {
+      let offset = 0
+      for (let i = 0; i < sent; i++) offset += lengths[i]!
+      sent += channelTrySendPacked(this.#handle, packed.subarray(offset), lengths.subarray(sent), lanes)
+    }
     if (sent < lengths.length) this.#oweDrain()
     return sent
   }
@@ -385,7 +425,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     return new Promise<void>((resolve, reject) => {
       const waiter = this.#waiter(this.#sends, resolve, reject, signal)
       this.#sends.push({ ...waiter, data, lane: lanes })
-      this.#watchRoom()
+      this.#armRoom()
       this.#flushSends()
       this.#updateInterest()
     })
@@ -517,16 +557,20 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
    * listened for, the channel keeps the process alive (as a socket with a pending write would).
    */
   #oweDrain(): void {
-    this.#watchRoom()
+    this.#armRoom()
     if (!this.#wantDrainEvent) {
       this.#wantDrainEvent = true
       this.#updateInterest()
     }
   }
 
-  #watchRoom(): void {
+  /**
+   * Arms the room doorbell unless it is armed already; returns whether it armed now (the
+   * caller should then try once more: a release just before the arm rings nothing).
+   */
+  #armRoom(): boolean {
     const native = this.#native
-    if (!native) return
+    if (!native) return false
     if (!this.#watchingRoom) {
       const self = new WeakRef(this)
       native.watchRoom(() => {
@@ -537,10 +581,10 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
       })
       this.#watchingRoom = true
     }
-    if (!this.#roomArmed) {
-      native.armRoom()
-      this.#roomArmed = true
-    }
+    if (this.#roomArmed) return false
+    native.armRoom()
+    this.#roomArmed = true
+    return true
   }
 
   /** Doorbell: messages are probably waiting. Drains them, capped per turn. */
@@ -628,7 +672,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
       try {
         sent = channelTrySend(this.#handle, head.data, head.lane)
         if (!sent) {
-          this.#watchRoom() // armed (if not already) before the retry: a release in between rings
+          this.#armRoom() // armed (if not already) before the retry: a release in between rings
           sent = channelTrySend(this.#handle, head.data, head.lane)
         }
       } catch (e) {
@@ -643,7 +687,12 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     }
     if (this.#wantDrainEvent) {
       this.#wantDrainEvent = false
-      this.emit('drain')
+      try {
+        this.emit('drain')
+      } finally {
+        this.#updateInterest() // even if a listener threw: nothing is owed any more
+      }
+      return
     }
     this.#updateInterest()
   }

@@ -61,6 +61,21 @@ impl NativeChannel {
         NativeChannel::wrap(channel_from_fd(fd)?)
     }
 
+    /// Windows: attaches as side B to the channel a parent named in `SHMRING_CHANNEL_HANDLE`
+    /// (`value` is that variable): the parent's section handle is duplicated into this process
+    /// and the parent is watched as the peer.
+    #[napi(factory)]
+    pub fn from_parent_handle(value: String) -> Result<NativeChannel> {
+        NativeChannel::wrap(channel_from_parent_handle(&value)?)
+    }
+
+    /// Windows: the value of `SHMRING_CHANNEL_HANDLE` for a child process, which duplicates the
+    /// segment's handle from this process while the channel is open.
+    #[napi]
+    pub fn handle_for_child(&self) -> Result<String> {
+        self.with(|channel| handle_for_child(channel))
+    }
+
     /// A new file descriptor for the segment, to hand to a child process (e.g. in `spawn`'s
     /// `stdio` array); close it in this process after spawning.
     #[napi]
@@ -244,6 +259,26 @@ fn channel_from_fd(fd: i32) -> Result<Channel> {
 #[cfg(not(unix))]
 fn channel_from_fd(_fd: i32) -> Result<Channel> {
     Err(error(Code::InvalidArg, "fd passing is not available on this platform; use a named channel"))
+}
+
+#[cfg(windows)]
+fn channel_from_parent_handle(value: &str) -> Result<Channel> {
+    Channel::from_parent_handle(value).map_err(from_open)
+}
+
+#[cfg(not(windows))]
+fn channel_from_parent_handle(_value: &str) -> Result<Channel> {
+    Err(error(Code::InvalidArg, "handle passing is for Windows; on this platform the channel arrives as an fd"))
+}
+
+#[cfg(windows)]
+fn handle_for_child(channel: &Channel) -> Result<String> {
+    Ok(channel.handle_for_child())
+}
+
+#[cfg(not(windows))]
+fn handle_for_child(_channel: &Channel) -> Result<String> {
+    Err(error(Code::InvalidArg, "handle passing is for Windows; on this platform pass the fd from shareFd()"))
 }
 
 #[cfg(unix)]

@@ -22,10 +22,22 @@ pub fn channel_try_send_batch(env: &Env, handle: u32, messages: Vec<Unknown<'_>>
     // afterwards, when no JavaScript can run until the copy is done.
     let messages = messages
         .iter()
-        // SAFETY: each value belongs to this call's scope; the conversion checks its type.
-        .map(|m| unsafe { Uint8Array::from_napi_value(env.raw(), m.raw()) })
-        .collect::<napi::Result<Vec<Uint8Array>>>()
-        .map_err(|e| error(Code::InvalidArg, format!("messages must be Uint8Arrays: {}", e.reason)))?;
+        .enumerate()
+        .map(|(i, m)| {
+            // SAFETY: each value belongs to this call's scope; the conversion checks its type.
+            let view = unsafe { Uint8Array::from_napi_value(env.raw(), m.raw()) }
+                .map_err(|e| error(Code::InvalidArg, format!("messages must be Uint8Arrays: {}", e.reason)))?;
+            // Another thread could write a SharedArrayBuffer while we copy from it (as in fast.rs).
+            // SAFETY: as above; `m` is a typed array (just converted).
+            if unsafe { crate::fast::views_shared_memory(env.raw(), m.raw()) } {
+                return Err(error(
+                    Code::InvalidArg,
+                    format!("messages[{i}] must not be backed by a SharedArrayBuffer; copy it into a Buffer first"),
+                ));
+            }
+            Ok(view)
+        })
+        .collect::<Result<Vec<Uint8Array>>>()?;
     table::with(handle, |channel| Ok(channel.try_send_batch(&messages, priority).map_err(from_channel)? as u32))
 }
 

@@ -121,6 +121,7 @@ pub fn from_open(e: OpenError) -> Error {
         OpenError::Segment(SegmentOpenError::PermissionDenied) => Code::Permission,
         OpenError::Segment(SegmentOpenError::NotYetInitialized) => Code::NotFound,
         OpenError::Os(e) if e.kind() == std::io::ErrorKind::InvalidInput => Code::InvalidArg,
+        OpenError::Os(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Code::Permission,
         OpenError::Segment(SegmentOpenError::Os(_)) | OpenError::Os(_) => Code::Os,
         OpenError::Segment(_) => Code::Incompatible,
     };

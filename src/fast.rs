@@ -213,6 +213,35 @@ unsafe extern "C" fn recv_packed(env: sys::napi_env, info: sys::napi_callback_in
     }
 }
 
+/// Whether the typed array `value` is a view on a `SharedArrayBuffer` (or its buffer cannot be
+/// examined, which is treated the same: refused). For `#[napi]` functions that receive typed
+/// arrays through napi-rs (`channelTrySendBatch`); the raw callbacks use `Call::unshared`.
+///
+/// # Safety
+/// `env` is the live environment of the current call and `value` a value of its scope.
+pub(crate) unsafe fn views_shared_memory(env: sys::napi_env, value: sys::napi_value) -> bool {
+    let mut buffer = ptr::null_mut();
+    // SAFETY: the contract above; only the buffer is asked for (the other outputs may be null).
+    let status = unsafe {
+        sys::napi_get_typedarray_info(
+            env,
+            value,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            &mut buffer,
+            ptr::null_mut(),
+        )
+    };
+    if status != sys::Status::napi_ok {
+        return true;
+    }
+    let mut is_array_buffer = false;
+    // SAFETY: `buffer` was just returned for this call (status ok); the out-pointer is a valid local.
+    let status = unsafe { sys::napi_is_arraybuffer(env, buffer, &mut is_array_buffer) };
+    status != sys::Status::napi_ok || !is_array_buffer
+}
+
 /// Copies a record's payload to `target`, which `try_recv_within` checked has room for it
 /// (`target` comes from `Call::bytes` and may be null only when its length is 0).
 fn copy_out(record: &shmring_channel::Record<'_>, target: *mut u8) {

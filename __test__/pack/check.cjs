@@ -50,14 +50,12 @@ module.exports = async function check(shmring, script, entry) {
   const binary = Object.keys(require.cache).find((p) => p.endsWith('.node'))
   assert.match(binary ?? '', /[\\/]node_modules[\\/]@shmring[\\/]binding-[a-z0-9-]+[\\/]shmring\.[a-z0-9-]+\.node$/, `binary: ${binary}`)
 
-  // 1. spawn + fromParent: the child inherits the channel's fd (Unix only; Windows uses names).
-  let spawned = 0
-  if (process.platform !== 'win32') {
-    const { child, channel } = shmring.spawn(process.execPath, [script, 'child'], { stdio: ['ignore', 'inherit', 'inherit'] })
-    spawned = await roundTrips(channel, 200)
-    channel.close()
-    await exitOf(child)
-  }
+  // 1. spawn + fromParent: the child inherits the channel's fd (Unix) or duplicates the
+  // parent's section handle (Windows).
+  const { child, channel } = shmring.spawn(process.execPath, [script, 'child'], { stdio: ['ignore', 'inherit', 'inherit'] })
+  const spawned = await roundTrips(channel, 200)
+  channel.close()
+  await exitOf(child)
 
   // 2. A named channel, opened by a second process that inherits nothing.
   const channelName = `shmring-pack-${entry}-${process.pid}`

@@ -6,17 +6,17 @@
 //! cargo build --release -p shmring-channel --example echo
 //! ```
 
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 use shmring_channel::{Channel, ChannelError};
 
-// The channel arrives as an inherited fd, which only Unix channels offer.
-#[cfg(not(unix))]
+// The channel arrives as an inherited fd (Unix) or a handle to duplicate (Windows).
+#[cfg(not(any(unix, windows)))]
 fn main() {
-    eprintln!("echo needs a channel passed as an fd (Unix only)");
+    eprintln!("echo needs a channel passed by its parent (Unix or Windows)");
     std::process::exit(1);
 }
 
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut channel = Channel::from_parent()?;
     let mut buf = vec![0u8; 4 << 20];

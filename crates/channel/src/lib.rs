@@ -36,8 +36,9 @@
 //! # API map
 //! * Set-up: [`Channel::create`], [`Channel::create_with`], [`Channel::create_named`],
 //!   [`Channel::open_named`], `Channel::from_fd` / `Channel::from_parent` /
-//!   `Channel::pass_to_child` (Unix), `Channel::from_handle` / `Channel::share_handle`
-//!   (Windows), [`ChannelOptions`].
+//!   `Channel::pass_to_child` (Unix: an inherited fd), `Channel::from_handle` /
+//!   `Channel::share_handle` and the same `from_parent` / `pass_to_child` (Windows: the child
+//!   duplicates the parent's section handle, see `rendezvous.rs`), [`ChannelOptions`].
 //! * Sending: `try_send`, `try_send_with` ([`Priority`]), `try_send_batch`, `send`, `send_with`.
 //! * Receiving: `try_recv`, `try_recv_into`, `try_recv_with` (zero-copy visit), `recv_batch`,
 //!   `recv`, `recv_timeout`, `recv_deadline`, `wait_readable`.
@@ -52,6 +53,9 @@ mod error;
 pub mod layout;
 mod liveness;
 mod receiver;
+// Used on Windows only; compiled everywhere so that its parsing is tested everywhere.
+#[cfg_attr(not(windows), allow(dead_code))]
+mod rendezvous;
 mod sender;
 mod shared;
 mod watch;
@@ -76,8 +80,14 @@ use shmring_segment::{Segment, SegmentName};
 pub const LIVENESS_SLICE: Duration = shared::LIVENESS_SLICE;
 
 /// Environment variable through which a parent tells a child which inherited fd holds its
-/// channel (see `Channel::pass_to_child` and `Channel::from_parent`).
+/// channel (see `Channel::pass_to_child` and `Channel::from_parent`; Unix).
 pub const FD_ENV: &str = "SHMRING_CHANNEL_FD";
+
+/// Environment variable through which a parent tells a child where to duplicate its
+/// channel's section handle from: `<parent pid>:<handle value>:<channel id>` (see
+/// `Channel::pass_to_child` and `Channel::from_parent`; Windows, where Node's `spawn` cannot
+/// pass a handle, so the child pulls it with `DuplicateHandle`).
+pub const HANDLE_ENV: &str = "SHMRING_CHANNEL_HANDLE";
 
 /// Makes `command`'s child inherit `fd` as fd number `child_fd` (≥ 3) and names that number in
 /// the environment variable `env` (e.g. [`FD_ENV`]). `fd` stays open as long as `command`.
@@ -189,7 +199,7 @@ impl Channel {
     pub fn open_named(name: &str) -> Result<Channel, OpenError> {
         let name = SegmentName::new(name).map_err(OpenError::InvalidName)?;
         let segment = Segment::open_named(&name, CHANNEL_KIND)?;
-        let (shared, ends) = Shared::attach(segment)?;
+        let (shared, ends) = Shared::attach(segment, None)?;
         Ok(Channel::assemble(shared, ends))
     }
 
@@ -199,7 +209,7 @@ impl Channel {
     #[cfg(unix)]
     pub fn from_fd(fd: std::os::fd::OwnedFd) -> Result<Channel, OpenError> {
         let segment = Segment::from_fd(fd, CHANNEL_KIND)?;
-        let (shared, ends) = Shared::attach(segment)?;
+        let (shared, ends) = Shared::attach(segment, None)?;
         Ok(Channel::assemble(shared, ends))
     }
 
@@ -210,7 +220,7 @@ impl Channel {
     #[cfg(windows)]
     pub fn from_handle(handle: std::os::windows::io::OwnedHandle) -> Result<Channel, OpenError> {
         let segment = Segment::from_handle(handle, CHANNEL_KIND)?;
-        let (shared, ends) = Shared::attach(segment)?;
+        let (shared, ends) = Shared::attach(segment, None)?;
         Ok(Channel::assemble(shared, ends))
     }
 
@@ -231,6 +241,34 @@ impl Channel {
         // SAFETY: the fd was inherited for the channel alone and is now duplicated inside it;
         // closing our copy keeps later children from inheriting it.
         unsafe { libc::close(fd) };
+        Ok(channel)
+    }
+
+    /// Attaches to the channel a parent passed with `pass_to_child` (or Node's `spawn`
+    /// helper): [`HANDLE_ENV`] names the parent and its section handle, which is duplicated
+    /// into this process; the parent (whose pid the variable gives, and which started us) is
+    /// watched as the peer (Windows).
+    #[cfg(windows)]
+    pub fn from_parent() -> Result<Channel, OpenError> {
+        let value = std::env::var(HANDLE_ENV).map_err(|_| {
+            OpenError::Os(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{HANDLE_ENV} is not set: was this process started with a channel?"),
+            ))
+        })?;
+        Channel::from_parent_handle(&value)
+    }
+
+    /// [`from_parent`](Self::from_parent) with the value of [`HANDLE_ENV`] given (for
+    /// runtimes that keep their own copy of the environment, like Node) (Windows).
+    #[cfg(windows)]
+    pub fn from_parent_handle(value: &str) -> Result<Channel, OpenError> {
+        let parent = rendezvous::ParentHandle::parse(value).map_err(OpenError::Os)?;
+        let handle = rendezvous::duplicate_from(&parent).map_err(OpenError::Os)?;
+        let segment = Segment::from_handle(handle, CHANNEL_KIND)?;
+        let (shared, ends) = Shared::attach(segment, Some(parent.channel_id))?;
+        let channel = Channel::assemble(shared, ends);
+        channel.watch_peer(parent.pid);
         Ok(channel)
     }
 
@@ -277,6 +315,25 @@ impl Channel {
         self.sender_shared().segment.as_handle().try_clone_to_owned()
     }
 
+    /// The value of [`HANDLE_ENV`] for a child of this process: where it duplicates the
+    /// channel's section handle from. Valid while this channel is open (Windows).
+    #[cfg(windows)]
+    pub fn handle_for_child(&self) -> String {
+        use std::os::windows::io::{AsHandle, AsRawHandle};
+        let shared = self.sender_shared();
+        let handle = shared.segment.as_handle().as_raw_handle() as usize;
+        rendezvous::ParentHandle { pid: std::process::id(), handle, channel_id: shared.channel_id }.encode()
+    }
+
+    /// Sets [`HANDLE_ENV`] for `command`'s child, so that it attaches with
+    /// [`from_parent`](Self::from_parent) while this channel is open (Windows; there is no
+    /// fd number to choose, unlike the Unix form). Call `watch_peer(child.id())` after spawning.
+    #[cfg(windows)]
+    pub fn pass_to_child(&self, command: &mut std::process::Command) -> std::io::Result<()> {
+        command.env(HANDLE_ENV, self.handle_for_child());
+        Ok(())
+    }
+
     /// Makes `command`'s child inherit the segment as fd `child_fd` (≥ 3) and sets
     /// [`FD_ENV`], so that the child attaches with [`from_parent`](Self::from_parent).
     #[cfg(unix)]
@@ -301,6 +358,12 @@ impl Channel {
     /// Splits the channel into halves that can live on different threads.
     pub fn split(self) -> (Sender, Receiver) {
         (self.sender, self.receiver)
+    }
+
+    /// The random id the creator gave this channel: the same on both sides (for logs; on
+    /// Windows it also names the wake objects and checks the spawn rendezvous).
+    pub fn id(&self) -> u64 {
+        self.sender_shared().channel_id
     }
 
     /// Which side this process is.

@@ -29,6 +29,8 @@ pub(crate) struct Shared {
     control: Control,
     pub(crate) side: Side,
     pub(crate) capacities: Capacities,
+    /// The random id the creator wrote into the parameters line (names the Windows wake objects).
+    pub(crate) channel_id: u64,
     /// Wake objects: data and room words of side A, then of side B.
     notifiers: [Notifier; 4],
     peer_watch: PeerWatch,
@@ -84,13 +86,14 @@ impl Shared {
         control.state(Side::B).store(NOT_ATTACHED, Ordering::Relaxed);
         let notifiers = notifiers(channel_id, Notifier::create_named).map_err(CreateError::Os)?;
         segment.publish();
-        let shared = Shared::new(segment, control, Side::A, capacities, notifiers);
+        let shared = Shared::new(segment, control, Side::A, capacities, channel_id, notifiers);
         let ends = shared.attach_ends().map_err(|e| CreateError::Os(std::io::Error::other(e.to_string())))?;
         Ok((shared, ends))
     }
 
-    /// Attaches as side B to a verified segment.
-    pub(crate) fn attach(segment: Segment) -> Result<(Shared, Ends), OpenError> {
+    /// Attaches as side B to a verified segment; with `expected_id`, only to that channel
+    /// (checked before side B is claimed, so a wrong channel is left untouched).
+    pub(crate) fn attach(segment: Segment, expected_id: Option<u64>) -> Result<(Shared, Ends), OpenError> {
         // The parameter words are read before `Capacities::read` can check the length against
         // them, so a payload shorter than the control block is refused first.
         if segment.payload_len() < crate::layout::CONTROL_LEN {
@@ -100,6 +103,12 @@ impl Shared {
         // owned by the `Shared` built below, which drops it last.
         let control = unsafe { Control::new(segment.payload()) };
         let (capacities, channel_id) = Capacities::read(&control.parameters(), segment.payload_len())?;
+        if let Some(expected) = expected_id.filter(|&id| id != channel_id) {
+            return Err(OpenError::Incompatible(format!(
+                "channel {channel_id:016x} is not the channel {expected:016x} this process was given \
+                 (did the parent close it before this process attached?)"
+            )));
+        }
         // ORDERING: AcqRel claims side B exactly once; pairs with the Acquire loads of the
         // state in the creator (`peer_state`).
         if control.state(Side::B).compare_exchange(NOT_ATTACHED, OPEN, Ordering::AcqRel, Ordering::Relaxed).is_err() {
@@ -111,16 +120,24 @@ impl Shared {
         // ORDERING: Relaxed; the pid is a liveness hint, read with Relaxed in `peer_is_dead`.
         control.pid(Side::B).store(std::process::id(), Ordering::Relaxed);
         let notifiers = notifiers(channel_id, Notifier::open_named).map_err(OpenError::Os)?;
-        let shared = Shared::new(segment, control, Side::B, capacities, notifiers);
+        let shared = Shared::new(segment, control, Side::B, capacities, channel_id, notifiers);
         let ends = shared.attach_ends().map_err(|e| OpenError::Incompatible(e.to_string()))?;
         Ok((shared, ends))
     }
 
-    fn new(segment: Segment, control: Control, side: Side, capacities: Capacities, notifiers: [Notifier; 4]) -> Shared {
+    fn new(
+        segment: Segment,
+        control: Control,
+        side: Side,
+        capacities: Capacities,
+        channel_id: u64,
+        notifiers: [Notifier; 4],
+    ) -> Shared {
         Shared {
             control,
             side,
             capacities,
+            channel_id,
             notifiers,
             peer_watch: PeerWatch::new(),
             closed: AtomicBool::new(false),

@@ -69,6 +69,8 @@ fn the_creator_is_side_a_and_the_attacher_side_b() {
     assert!(a.is_peer_attached());
     assert!(a.wait_for_peer(LIMIT));
     assert!(b.is_peer_attached());
+    assert_eq!(a.id(), b.id(), "both sides read the creator's id");
+    assert_ne!(a.id(), Channel::create().unwrap().id(), "ids are random");
 }
 
 #[test]

@@ -44,6 +44,7 @@ pub fn child_command(test_name: &str, role: &str) -> Command {
         .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
         .env(ROLE_ENV, role)
         .env_remove(shmring_channel::FD_ENV)
+        .env_remove(shmring_channel::HANDLE_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
