@@ -7,8 +7,8 @@
  *   doorbell thread sleeps until data (or room) appears and calls back once; the callback
  *   drains every waiting message in one go, at most `MAX_PER_TURN` per event-loop turn
  *   (then continues on `setImmediate`), and re-arms the doorbell when the ring is empty.
- * - Latency: an empty `recv()` first polls the ring for a short adaptive time (`spinMicros`,
- *   default ≤ 20 µs) so a quick reply costs no thread wake-up; then it sleeps.
+ * - Latency: an empty `recv()` first polls the ring for an adaptive time (`spinMicros`,
+ *   default ≤ 200 µs) so a quick reply costs no thread wake-up; then it sleeps.
  * - Keep-alive like `net.Socket`: a pending `recv()`/`send()`, a `'message'` listener, or a
  *   `'drain'` listener while a `'drain'` is owed keeps the process alive; `unref()` opts out.
  * - End of stream: every message the peer sent before closing (or dying) is delivered first;
@@ -113,7 +113,11 @@ function takeMessages(handle: number, max: number): Buffer[] {
 }
 
 /** Default upper bound of the adaptive spin in `recv()`, in microseconds. */
-export const DEFAULT_SPIN_MICROS = 20
+export const DEFAULT_SPIN_MICROS = 200
+/** Floor of the adaptive spin (unless `spinMicros` is lower), ns. */
+const MIN_SPIN_NS = 2000
+/** Every this many spins of `recv()`, one uses the full `spinMicros` (see `#spinNs`). */
+const SPIN_PROBE_EVERY = 16
 
 /**
  * Channels with a pending receive, a pending send or a `'message'` listener. Like a libuv
@@ -172,8 +176,14 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   #ended: ShmringError | null = null
   #closeEmitted = false
   #maxSpinNs = DEFAULT_SPIN_MICROS * 1000
-  /** Current adaptive spin budget of `recv()`: doubles when a spin caught a message, halves when it did not. */
-  #spinNs = 2000
+  /**
+   * Current adaptive spin budget of `recv()`: back to the full `spinMicros` when a spin caught
+   * a message, halved when it did not; every `SPIN_PROBE_EVERY`-th spin uses the full budget
+   * anyway. Without the probe, two peers that both fell asleep stay asleep: each one's short
+   * spin ends before the other has woken up and replied.
+   */
+  #spinNs = DEFAULT_SPIN_MICROS * 1000
+  #spins = 0
 
   /** Use the static factories (`create`, `createNamed`, `openNamed`, `fromFd`) or `spawn`/`fromParent`. */
   private constructor(native: NativeChannel) {
@@ -253,8 +263,11 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
    * Upper bound, in microseconds, of the adaptive spin `recv()` does before it sleeps: when no
    * message is waiting, `recv()` polls the ring synchronously for up to this long (adapting to
    * how often that pays off) before handing the wait to the doorbell thread. A reply that comes
-   * within the spin skips two thread wake-ups (microseconds each); the cost is blocking the
-   * event loop for at most this long per empty `recv()`. 0 turns spinning off. Default 20.
+   * within the spin skips two thread wake-ups (microseconds on bare metal, 100 µs and more on
+   * a virtual machine whose idle vCPU must be woken through the hypervisor); the cost is
+   * blocking the event loop for at most this long per empty `recv()` (usually far less: the
+   * budget halves down to 2 µs while spins do not pay off, and only every 16th spin probes with
+   * the full budget). 0 turns spinning off. Default 200.
    */
   get spinMicros(): number {
     return this.#maxSpinNs / 1000
@@ -477,16 +490,16 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   /** Polls for a message for up to the adaptive spin budget (see `spinMicros`). */
   #spinRecv(): Buffer | null {
     if (this.#maxSpinNs === 0) return null
-    const start = process.hrtime.bigint()
-    const deadline = start + BigInt(this.#spinNs)
+    const budget = ++this.#spins % SPIN_PROBE_EVERY === 0 ? this.#maxSpinNs : this.#spinNs
+    const deadline = process.hrtime.bigint() + BigInt(Math.round(budget))
     do {
       const message = this.tryRecv()
       if (message !== null) {
-        this.#spinNs = Math.min(this.#maxSpinNs, this.#spinNs * 2)
+        this.#spinNs = this.#maxSpinNs
         return message
       }
     } while (process.hrtime.bigint() < deadline)
-    this.#spinNs = Math.max(Math.min(2000, this.#maxSpinNs), this.#spinNs / 2)
+    this.#spinNs = Math.max(Math.min(MIN_SPIN_NS, this.#maxSpinNs), this.#spinNs / 2)
     return null
   }
 

@@ -8,7 +8,7 @@ import { once } from 'node:events'
 import { codes } from '../../errors'
 import { fromParent, spawn } from '../../spawn'
 import { ECHO, kindOf, newState, respond, respondAt, STATS } from '../protocol'
-import { childScript, peerGone, ReplyQueue, type Transport } from '../transport'
+import { type Batch, childScript, type Peer, peerGone, ReplyQueue, type Transport } from '../transport'
 
 /** Lane size: room for several 1 MiB messages. */
 const CAPACITY = 1 << 23
@@ -30,11 +30,24 @@ function shmring(name: string, note: string, mode: 'spin' | 'async' | 'async-nos
       const { child, channel } = spawn(process.execPath, [childScript, name], { stdio: ['ignore', 'inherit', 'inherit'], channel: { capacity: CAPACITY } })
       const exited = once(child, 'exit')
       if (spinMicros !== undefined) channel.spinMicros = spinMicros
-      return {
+      const peer: Peer = {
         async request(message) {
           await channel.send(message)
           return channel.recv()
         },
+        async sendMany(batch) {
+          await sendPacked(batch)
+        },
+        async close() {
+          channel.close()
+          await exited
+        },
+      }
+      // Only the spinning variant measures round trips with the sync calls; the others must
+      // go through send()/recv(), or they would measure the sync path under another name.
+      if (mode !== 'spin') return peer
+      return {
+        ...peer,
         requestSync(message, into) {
           while (!channel.trySend(message));
           let deadline = 0n // read the clock only once the reply is late, not in every round trip
@@ -48,24 +61,20 @@ function shmring(name: string, note: string, mode: 'spin' | 'async' | 'async-nos
             }
           }
         },
-        async sendMany({ messages, packed, lengths }) {
-          let sent = 0
-          let offset = 0
-          while (sent < messages.length) {
-            const n = channel.trySendPacked(packed.subarray(offset), lengths.subarray(sent))
-            for (let i = sent; i < sent + n; i++) offset += lengths[i]!
-            sent += n
-            if (n === 0) {
-              // Full lane: wait for room through the API, as a real producer would.
-              await channel.send(messages[sent]!)
-              offset += lengths[sent++]!
-            }
+      }
+      async function sendPacked({ messages, packed, lengths }: Batch): Promise<void> {
+        let sent = 0
+        let offset = 0
+        while (sent < messages.length) {
+          const n = channel.trySendPacked(packed.subarray(offset), lengths.subarray(sent))
+          for (let i = sent; i < sent + n; i++) offset += lengths[i]!
+          sent += n
+          if (n === 0) {
+            // Full lane: wait for room through the API, as a real producer would.
+            await channel.send(messages[sent]!)
+            offset += lengths[sent++]!
           }
-        },
-        async close() {
-          channel.close()
-          await exited
-        },
+        }
       }
     },
     async serve() {
