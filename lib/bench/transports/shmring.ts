@@ -136,7 +136,7 @@ function shmring(name: string, note: string, mode: 'spin' | 'async' | 'async-nos
 }
 
 export const shmringSync = shmring('shmring-sync', 'shmring, both sides spin on the sync calls (trySend, recvInto/recvPacked; burns a core each, also when idle)', 'spin')
-export const shmringAsync = shmring('shmring-async', 'shmring, send()/recv() promises; recv() spins ≤ 20 µs, then sleeps (doorbell thread)', 'async')
+export const shmringAsync = shmring('shmring-async', 'shmring, send()/recv() promises; recv() spins adaptively ≤ 200 µs, then sleeps (doorbell thread)', 'async')
 export const shmringAsyncNoSpin = shmring('shmring-async-nospin', 'shmring, send()/recv() promises with spinMicros = 0: always sleeps (doorbell thread + event loop)', 'async-nospin')
 
 /**
