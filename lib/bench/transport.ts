@@ -104,3 +104,25 @@ export class FlowWindow {
     await peer.request(Buffer.from([STATS]))
   }
 }
+
+/**
+ * The parent side of a message-passing transport (IPC, postMessage): `send` posts one message;
+ * replies arrive through `replies`, in order; one-way streams send message by message (there
+ * is no batch call) and are held to a `FlowWindow` (there is no backpressure).
+ */
+export function messagePeer(replies: ReplyQueue, send: (message: Buffer) => void, close: () => Promise<void>): Peer {
+  const window = new FlowWindow()
+  const peer: Peer = {
+    request(message) {
+      const reply = replies.next()
+      send(message)
+      return reply
+    },
+    async sendMany(batch) {
+      for (const m of batch.messages) send(m)
+      await window.sent(batch, peer)
+    },
+    close,
+  }
+  return peer
+}

@@ -23,35 +23,29 @@
 //! * `machine.rs`   what the numbers were measured on
 //! * `pathcost.rs`  `--path-cost`: per-call CPU cost in one process, for profiling
 
-#[cfg(target_os = "linux")]
-mod cli;
-#[cfg(target_os = "linux")]
-mod idle;
-#[cfg(target_os = "linux")]
-mod link;
-#[cfg(target_os = "linux")]
-mod machine;
-#[cfg(target_os = "linux")]
-mod oneway;
-#[cfg(target_os = "linux")]
-mod pathcost;
-#[cfg(target_os = "linux")]
-mod report;
-#[cfg(target_os = "linux")]
-mod roundtrip;
-#[cfg(target_os = "linux")]
-mod sizes;
-#[cfg(target_os = "linux")]
-mod stats;
-#[cfg(target_os = "linux")]
-mod wire;
+/// Marks every item inside as Linux-only (see `main` below for why).
+macro_rules! linux_only {
+    ($($item:item)*) => { $(#[cfg(target_os = "linux")] $item)* };
+}
 
-#[cfg(target_os = "linux")]
-use std::process::ExitCode;
+linux_only! {
+    mod cli;
+    mod idle;
+    mod link;
+    mod machine;
+    mod oneway;
+    mod pathcost;
+    mod report;
+    mod roundtrip;
+    mod sizes;
+    mod stats;
+    mod wire;
 
-/// Errors of the benchmark: any failure aborts the run.
-#[cfg(target_os = "linux")]
-pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+    use std::process::ExitCode;
+
+    /// Errors of the benchmark: any failure aborts the run.
+    pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+}
 
 // Linux only: it pins CPUs (`sched_setaffinity`), reads /proc and passes fds. Elsewhere the
 // binary only says so, so that the workspace builds and tests on every OS.

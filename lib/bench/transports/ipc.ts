@@ -3,7 +3,7 @@ import * as childProcess from 'node:child_process'
 import { once } from 'node:events'
 
 import { newState, respond } from '../protocol'
-import { childScript, FlowWindow, peerGone, ReplyQueue, toBuffer, type Peer, type Transport } from '../transport'
+import { childScript, messagePeer, peerGone, ReplyQueue, toBuffer, type Transport } from '../transport'
 
 function ipc(serialization: 'json' | 'advanced'): Transport {
   const name = `ipc-${serialization}`
@@ -16,23 +16,14 @@ function ipc(serialization: 'json' | 'advanced'): Transport {
       child.on('message', (m) => replies.push(toBuffer(m)))
       const exited = once(child, 'exit')
       child.on('exit', () => replies.fail(peerGone(name, 'exited')))
-      const window = new FlowWindow()
-      const peer: Peer = {
-        request(message) {
-          const reply = replies.next()
-          child.send(message)
-          return reply
-        },
-        async sendMany(batch) {
-          for (const m of batch.messages) child.send(m)
-          await window.sent(batch, peer)
-        },
-        async close() {
+      return messagePeer(
+        replies,
+        (message) => child.send(message),
+        async () => {
           child.disconnect()
           await exited
         },
-      }
-      return peer
+      )
     },
     async serve() {
       const state = newState()

@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import { parentPort, Worker } from 'node:worker_threads'
 
 import { newState, respond } from '../protocol'
-import { childScript, FlowWindow, peerGone, ReplyQueue, toBuffer, type Peer, type Transport } from '../transport'
+import { childScript, messagePeer, peerGone, ReplyQueue, toBuffer, type Transport } from '../transport'
 
 const CLOSE = 'close'
 
@@ -22,23 +22,14 @@ export const worker: Transport = {
     const exited = once(thread, 'exit')
     thread.on('exit', () => replies.fail(peerGone('worker', 'exited')))
     await once(thread, 'online')
-    const window = new FlowWindow()
-    const peer: Peer = {
-      request(message) {
-        const reply = replies.next()
-        thread.postMessage(message)
-        return reply
-      },
-      async sendMany(batch) {
-        for (const m of batch.messages) thread.postMessage(m)
-        await window.sent(batch, peer)
-      },
-      async close() {
+    return messagePeer(
+      replies,
+      (message) => thread.postMessage(message),
+      async () => {
         thread.postMessage(CLOSE)
         await exited
       },
-    }
-    return peer
+    )
   },
   async serve() {
     const port = parentPort

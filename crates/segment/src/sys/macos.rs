@@ -20,11 +20,10 @@
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::ptr::NonNull;
 
 use nix::sys::stat::{fstat, SFlag};
 
-use super::{unix, Mapping};
+use super::unix;
 use crate::error::OpenError;
 use crate::name::SegmentName;
 
@@ -68,29 +67,5 @@ pub(crate) fn len_matches(header_total_len: u64, mapped_len: u64) -> bool {
     header_total_len <= mapped_len && mapped_len - header_total_len < MAX_PAGE
 }
 
-pub(crate) fn create_named(name: &SegmentName, total_len: usize) -> io::Result<OwnedFd> {
-    unix::create_named(name, total_len)
-}
-
-pub(crate) fn open_named(name: &SegmentName) -> io::Result<OwnedFd> {
-    unix::open_named(name)
-}
-
-pub(crate) fn object_len(fd: &OwnedFd) -> io::Result<Option<u64>> {
-    unix::object_len(fd)
-}
-
-pub(crate) fn map(fd: &OwnedFd, len: Option<usize>) -> io::Result<Mapping> {
-    unix::map(fd, len)
-}
-
-/// # Safety
-/// See [`unix::unmap`].
-pub(crate) unsafe fn unmap(base: NonNull<u8>, len: usize) {
-    // SAFETY: Delegated to the caller.
-    unsafe { unix::unmap(base, len) }
-}
-
-pub(crate) fn unlink(name: &SegmentName) -> io::Result<()> {
-    unix::unlink(name)
-}
+// The rest is plain POSIX, shared with the other Unix backend.
+pub(crate) use super::unix::{create_named, map, object_len, open_named, unlink, unmap};

@@ -40,7 +40,7 @@ fn len_as_off_t(len: usize) -> io::Result<libc::off_t> {
 /// `posix_fallocate` creation fails with `ENOSPC` instead. macOS has nothing to allocate: an
 /// XNU shm object is not a file on a file system but anonymous VM memory (swap-backed, like
 /// `malloc`), and it offers no `posix_fallocate`.
-pub(super) fn create_named(name: &SegmentName, total_len: usize) -> io::Result<OwnedFd> {
+pub(crate) fn create_named(name: &SegmentName, total_len: usize) -> io::Result<OwnedFd> {
     let os_name = os_name(name);
     let fd = mman::shm_open(
         os_name.as_c_str(),
@@ -79,7 +79,7 @@ pub(super) fn allocate(fd: &OwnedFd, len: libc::off_t) -> io::Result<()> {
 
 /// `shm_open(O_RDWR)`, then refuses an object owned by another user or with any group/other
 /// permission bit (a squatted or tampered name): `PermissionDenied`.
-pub(super) fn open_named(name: &SegmentName) -> io::Result<OwnedFd> {
+pub(crate) fn open_named(name: &SegmentName) -> io::Result<OwnedFd> {
     let fd = mman::shm_open(os_name(name).as_c_str(), OFlag::O_RDWR, Mode::empty())?;
     set_cloexec(&fd)?;
     let stat = fstat(&fd)?;
@@ -100,14 +100,14 @@ fn set_cloexec(fd: &OwnedFd) -> io::Result<()> {
 }
 
 /// `fstat` size of the object (a negative size reads as 0).
-pub(super) fn object_len(fd: &OwnedFd) -> io::Result<Option<u64>> {
+pub(crate) fn object_len(fd: &OwnedFd) -> io::Result<Option<u64>> {
     let stat = fstat(fd)?;
     Ok(Some(u64::try_from(stat.st_size).unwrap_or(0)))
 }
 
 /// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)`. `len` must be given (Unix
 /// maps exactly the checked `fstat` size).
-pub(super) fn map(fd: &OwnedFd, len: Option<usize>) -> io::Result<Mapping> {
+pub(crate) fn map(fd: &OwnedFd, len: Option<usize>) -> io::Result<Mapping> {
     let len = len.and_then(NonZeroUsize::new).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: a fresh shared mapping chosen by the kernel (addr = NULL) aliases no Rust object;
     // the caller verified (seals or ownership, then `fstat`) that the object is at least `len`
@@ -120,13 +120,13 @@ pub(super) fn map(fd: &OwnedFd, len: Option<usize>) -> io::Result<Mapping> {
 
 /// # Safety
 /// `base`/`len` must come from [`map`] and not be used afterwards.
-pub(super) unsafe fn unmap(base: NonNull<u8>, len: usize) {
+pub(crate) unsafe fn unmap(base: NonNull<u8>, len: usize) {
     // SAFETY: Delegated to the caller. A failing munmap (impossible for a range returned by
     // mmap) leaves the mapping in place: a leak, never a dangling access.
     let _ = unsafe { mman::munmap(base.cast(), len) };
 }
 
 /// `shm_unlink("/" + name)`.
-pub(super) fn unlink(name: &SegmentName) -> io::Result<()> {
+pub(crate) fn unlink(name: &SegmentName) -> io::Result<()> {
     mman::shm_unlink(os_name(name).as_c_str()).map_err(|e: Errno| e.into())
 }
