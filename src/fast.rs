@@ -77,7 +77,7 @@ unsafe extern "C" fn try_send(env: sys::napi_env, info: sys::napi_callback_info)
             let [handle, data, priority] = call.args::<3>()?;
             let handle = call.u32(handle, "handle")?;
             let (data, len) = call.bytes(data, "data")?;
-            let priority = to_priority(call.u32(priority, "priority")?).map_err(Thrown::Error)?;
+            let priority = to_priority(call.u32(priority, "priority")?).map_err(Thrown::from)?;
             // SAFETY: `bytes` returned the live backing store of a Uint8Array of this call, not
             // on a SharedArrayBuffer (so no other thread writes it); nothing else in Rust
             // references it, and no JavaScript runs before the copy ends.
@@ -200,7 +200,7 @@ unsafe extern "C" fn recv_packed(env: sys::napi_env, info: sys::napi_callback_in
             let (lengths, count) = call.u32s(lengths, "lengths")?;
             // Refused before any slice exists: two mutable slices must never overlap.
             if crate::data::ranges_overlap(target as usize, target_len, lengths as usize, count * 4) {
-                return Err(Thrown::Error(error(Code::InvalidArg, "target and lengths must not share memory")));
+                return Err(error(Code::InvalidArg, "target and lengths must not share memory").into());
             }
             // SAFETY: live backing stores of typed arrays of this call (`bytes`/`u32s`; a
             // Uint32Array's is 4-aligned), not overlapping (checked just above), written only
@@ -256,14 +256,18 @@ fn copy_out(record: &shmring_channel::Record<'_>, target: *mut u8) {
 }
 
 /// Why a callback returns early: an error to throw, or one already thrown.
+///
+/// The error is boxed: `Result<_, Thrown>` is returned by every argument helper on the fast
+/// path, and a small error type keeps those results in registers.
 enum Thrown {
-    Error(Error),
+    Error(Box<Error>),
     Pending,
 }
 
 impl From<Error> for Thrown {
+    #[cold]
     fn from(e: Error) -> Thrown {
-        Thrown::Error(e)
+        Thrown::Error(Box::new(e))
     }
 }
 
@@ -296,7 +300,7 @@ unsafe fn guarded(
     let error = match catch_unwind(AssertUnwindSafe(|| body(&call))) {
         Ok(Ok(value)) => return value,
         Ok(Err(Thrown::Pending)) => return ptr::null_mut(),
-        Ok(Err(Thrown::Error(e))) => e,
+        Ok(Err(Thrown::Error(e))) => *e,
         Err(_) => error(Code::Os, "internal error in shmring (a bug: please report it with `npx shmring doctor`)"),
     };
     // SAFETY: `env` is live (this function's contract). If an exception is already pending
@@ -307,6 +311,7 @@ unsafe fn guarded(
 
 impl Call {
     /// The first `N` arguments; missing ones are `undefined`.
+    #[inline]
     fn args<const N: usize>(&self) -> Result<[sys::napi_value; N], Thrown> {
         let mut argv = [ptr::null_mut(); N];
         let mut argc = N;
@@ -318,42 +323,47 @@ impl Call {
         Ok(argv)
     }
 
+    #[inline]
     fn u32(&self, value: sys::napi_value, name: &str) -> Result<u32, Thrown> {
         let mut out = 0;
         // SAFETY: `value` belongs to this call; `out` is a valid local.
         match unsafe { sys::napi_get_value_uint32(self.env, value, &mut out) } {
             sys::Status::napi_ok => Ok(out),
-            _ => Err(self.type_error(&format!("{name} must be a number"))),
+            _ => Err(self.wrong_type(name, "a number")),
         }
     }
 
     /// The bytes of a `Uint8Array` (a Buffer is one): start pointer and length.
+    #[inline]
     fn bytes(&self, value: sys::napi_value, name: &str) -> Result<(*mut u8, usize), Thrown> {
-        let kinds = [sys::TypedarrayType::uint8_array, sys::TypedarrayType::uint8_clamped_array];
-        let (data, len) = self.typed_array(value, &kinds, name, "a Uint8Array or Buffer")?;
-        Ok((data.cast::<u8>(), len))
+        match self.typed_array_info(value)? {
+            Some(view)
+                if matches!(view.kind, sys::TypedarrayType::uint8_array | sys::TypedarrayType::uint8_clamped_array) =>
+            {
+                let (data, len) = self.unshared(view, name)?;
+                Ok((data.cast::<u8>(), len))
+            }
+            _ => Err(self.wrong_type(name, "a Uint8Array or Buffer")),
+        }
     }
 
     /// The elements of a `Uint32Array`: start pointer (4-aligned) and length in elements.
+    #[inline]
     fn u32s(&self, value: sys::napi_value, name: &str) -> Result<(*mut u32, usize), Thrown> {
-        let (data, len) = self.typed_array(value, &[sys::TypedarrayType::uint32_array], name, "a Uint32Array")?;
-        Ok((data.cast::<u32>(), len))
+        match self.typed_array_info(value)? {
+            Some(view) if view.kind == sys::TypedarrayType::uint32_array => {
+                let (data, len) = self.unshared(view, name)?;
+                Ok((data.cast::<u32>(), len))
+            }
+            _ => Err(self.wrong_type(name, "a Uint32Array")),
+        }
     }
 
-    /// A typed array of one of `kinds`, not on a `SharedArrayBuffer`: start pointer and
-    /// length in elements. Messages are formatted only for a wrong argument (formatting on
-    /// every call cost a tenth of a poll).
-    fn typed_array(
-        &self,
-        value: sys::napi_value,
-        kinds: &[sys::napi_typedarray_type],
-        name: &str,
-        expected: &str,
-    ) -> Result<(*mut std::ffi::c_void, usize), Thrown> {
-        match self.typed_array_info(value)? {
-            Some(view) if kinds.contains(&view.kind) => self.unshared(view, name),
-            _ => Err(self.type_error(&format!("{name} must be {expected}"))),
-        }
+    /// A wrong argument type: the message is formatted only here (formatting it on every
+    /// call cost a tenth of a poll).
+    #[cold]
+    fn wrong_type(&self, name: &str, expected: &str) -> Thrown {
+        self.type_error(&format!("{name} must be {expected}"))
     }
 
     /// Start pointer and length of `view`, refused if it is on a `SharedArrayBuffer`: another
@@ -368,6 +378,7 @@ impl Call {
         Ok((view.data, view.len))
     }
 
+    #[inline]
     /// What `value` is as a typed array, or `None` if it is not one. `napi_get_typedarray_info`
     /// answers `napi_invalid_arg` (throwing nothing) for any other value, so no
     /// `napi_is_typedarray` first.
@@ -391,6 +402,7 @@ impl Call {
         Ok(Some(TypedArrayView { kind, data, len, shared: !is_array_buffer }))
     }
 
+    #[inline]
     fn is_undefined(&self, value: sys::napi_value) -> Result<bool, Thrown> {
         let mut kind = 0;
         // SAFETY: `value` belongs to this call; the out-pointer is a valid local.
@@ -398,6 +410,7 @@ impl Call {
         Ok(kind == sys::ValueType::napi_undefined)
     }
 
+    #[inline]
     fn null(&self) -> Result<sys::napi_value, Thrown> {
         let mut out = ptr::null_mut();
         // SAFETY: the out-pointer is a valid local.
@@ -405,6 +418,7 @@ impl Call {
         Ok(out)
     }
 
+    #[inline]
     fn number(&self, value: u32) -> Result<sys::napi_value, Thrown> {
         let mut out = ptr::null_mut();
         // SAFETY: the out-pointer is a valid local.
@@ -412,6 +426,7 @@ impl Call {
         Ok(out)
     }
 
+    #[inline]
     fn boolean(&self, value: bool) -> Result<sys::napi_value, Thrown> {
         let mut out = ptr::null_mut();
         // SAFETY: the out-pointer is a valid local.
@@ -437,7 +452,7 @@ impl Call {
         if pending {
             return Thrown::Pending;
         }
-        Thrown::Error(error(Code::Os, format!("Node-API call failed (status {status})")))
+        error(Code::Os, format!("Node-API call failed (status {status})")).into()
     }
 
     fn type_error(&self, message: &str) -> Thrown {
