@@ -308,15 +308,13 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
    */
   trySend(data: Uint8Array, priority: Priority = 'normal'): boolean {
     checkUint8Array(data, 'data')
-    this.#open()
+    if (this.#native === null) this.#open() // throws why
     const lanes = lane(priority)
-    if (this.#sends.length > 0) {
-      this.#oweDrain()
-      return false
+    if (this.#sends.length === 0) {
+      if (channelTrySend(this.#handle, data, lanes)) return true
+      // Room released between the failed try and a fresh arm would ring nothing: look once more.
+      if (this.#armRoom() && channelTrySend(this.#handle, data, lanes)) return true
     }
-    if (channelTrySend(this.#handle, data, lanes)) return true
-    // Room released between the failed try and a fresh arm would ring nothing: look once more.
-    if (this.#armRoom() && channelTrySend(this.#handle, data, lanes)) return true
     this.#oweDrain()
     return false
   }
@@ -349,7 +347,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   trySendPacked(packed: Uint8Array, lengths: Uint32Array, priority: Priority = 'normal'): number {
     checkUint8Array(packed, 'packed')
     checkUint32Array(lengths, 'lengths')
-    this.#open()
+    if (this.#native === null) this.#open() // throws why
     if (this.#sends.length > 0 || lengths.length === 0) {
       if (lengths.length > 0) this.#oweDrain()
       return 0
@@ -375,7 +373,12 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   recvPacked(target: Uint8Array, lengths: Uint32Array): number {
     checkUint8Array(target, 'target')
     checkUint32Array(lengths, 'lengths')
-    return this.#receive((handle) => channelRecvPacked(handle, target, lengths))
+    if (this.#native === null) this.#open() // throws why
+    try {
+      return channelRecvPacked(this.#handle, target, lengths)
+    } catch (e) {
+      throw this.#receiveFailed(e)
+    }
   }
 
   /** The next waiting message, or `null`. Copies it from shared memory into a new Buffer. */
@@ -389,7 +392,12 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
    */
   recvInto(target: Uint8Array): number | null {
     checkUint8Array(target, 'target')
-    return this.#receive((handle) => channelRecvInto(handle, target))
+    if (this.#native === null) this.#open() // throws why
+    try {
+      return channelRecvInto(this.#handle, target)
+    } catch (e) {
+      throw this.#receiveFailed(e)
+    }
   }
 
   /** Up to `max` waiting messages (possibly none). */
@@ -515,9 +523,14 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     try {
       return call(this.#handle)
     } catch (e) {
-      if (isEnd(e)) this.#finish(e, true)
-      throw e
+      throw this.#receiveFailed(e)
     }
+  }
+
+  /** A native receive threw `e`: an end of stream ends the channel. Returns `e`, to throw. */
+  #receiveFailed(e: unknown): unknown {
+    if (isEnd(e)) this.#finish(e, true)
+    return e
   }
 
   #waiter<T>(list: Waiter<T>[], resolve: (v: T) => void, reject: (e: unknown) => void, signal?: AbortSignal): Waiter<T> {
