@@ -114,8 +114,8 @@ function takeMessages(handle: number, max: number): Buffer[] {
 
 /** Default upper bound of the adaptive spin in `recv()`, in microseconds. */
 export const DEFAULT_SPIN_MICROS = 200
-/** Floor of the adaptive spin (unless `spinMicros` is lower), ns. */
-const MIN_SPIN_NS = 2000
+/** Floor of the adaptive spin (unless `spinMicros` is lower), ns: a peer's turnaround between a reply and its next request. */
+const MIN_SPIN_NS = 20_000
 /** Every this many spins of `recv()`, one uses the full `spinMicros` (see `#spinNs`). */
 const SPIN_PROBE_EVERY = 16
 
@@ -266,7 +266,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
    * within the spin skips two thread wake-ups (microseconds on bare metal, 100 µs and more on
    * a virtual machine whose idle vCPU must be woken through the hypervisor); the cost is
    * blocking the event loop for at most this long per empty `recv()` (usually far less: the
-   * budget halves down to 2 µs while spins do not pay off, and only every 16th spin probes with
+   * budget halves down to 20 µs while spins do not pay off, and only every 16th spin probes with
    * the full budget). 0 turns spinning off. Default 200.
    */
   get spinMicros(): number {
