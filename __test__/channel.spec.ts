@@ -88,6 +88,18 @@ test("a spin loop retrying trySend() on a full lane still gets 'drain', every ti
   b.close()
 })
 
+test('a packed or batch send that stops at a too-large message reports what it sent; the next call throws ERR_SHMRING_TOO_LARGE', (t) => {
+  const [a, b] = pair({ capacity: 4096 })
+  const big = a.maxMessageLength() + 1
+  t.is(a.trySendPacked(Buffer.alloc(10 + big), new Uint32Array([10, big])), 1, 'the first message went out')
+  t.throws(() => a.trySendPacked(Buffer.alloc(big), new Uint32Array([big])), { code: codes.TOO_LARGE })
+  t.is(a.trySendBatch([Buffer.alloc(20), Buffer.alloc(big)]), 1)
+  t.throws(() => a.trySendBatch([Buffer.alloc(big)]), { code: codes.TOO_LARGE })
+  t.deepEqual([b.tryRecv()?.length, b.tryRecv()?.length, b.tryRecv()], [10, 20, null])
+  a.close()
+  b.close()
+})
+
 test('critical messages overtake normal ones', (t) => {
   const [a, b] = pair()
   a.trySend(Buffer.from('normal'))

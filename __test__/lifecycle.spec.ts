@@ -378,6 +378,19 @@ for (const what of ['recv', 'listener', 'iterator'] as const) {
   })
 }
 
+test('a producer whose reader is SIGKILLed while its lane is full learns ERR_SHMRING_PEER_DEAD everywhere and exits by itself', async (t) => {
+  const child = spawnProcess(process.execPath, ['--import=tsx', fixture('lifecycle-dead-reader')], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = watch(child, 20_000)
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer]
+  const pid = Number(/waiting (\d+)/.exec(line.toString())?.[1])
+  t.true(pid > 0, line.toString())
+  process.kill(pid, 'SIGKILL')
+  const exit = await exited
+  t.deepEqual([exit.code, exit.signal], [0, null], `the producer must end by itself (stderr: ${exit.stderr})`)
+  t.regex(exit.stdout, /send rejected ERR_SHMRING_PEER_DEAD/)
+  t.regex(exit.stdout, /trySend threw ERR_SHMRING_PEER_DEAD/)
+})
+
 test('a send() waiting for room keeps a child alive until the parent reads', async (t) => {
   const { child, channel, waiting, exited } = refChild('ref-send')
   await within(waiting, 20_000, 'child waiting')

@@ -20,6 +20,7 @@ import { EventEmitter } from 'node:events'
 import {
   abortError,
   checkBytes,
+  checkNotShared,
   checkUint32Array,
   checkUint8Array,
   checkInteger,
@@ -276,7 +277,7 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   set spinMicros(value: number) {
     checkInteger(value, 'spinMicros', 0, 1000)
     this.#maxSpinNs = value * 1000
-    this.#spinNs = Math.min(this.#spinNs, this.#maxSpinNs)
+    this.#spinNs = this.#maxSpinNs
   }
 
   /** A new fd of the segment for a child process (close it after spawning). Unix only. */
@@ -310,11 +311,16 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     checkUint8Array(data, 'data')
     if (this.#native === null) this.#open() // throws why
     const lanes = lane(priority)
-    if (this.#sends.length === 0) {
-      if (channelTrySend(this.#handle, data, lanes)) return true
-      // Room released between the failed try and a fresh arm would ring nothing: look once more.
-      if (this.#armRoom() && channelTrySend(this.#handle, data, lanes)) return true
+    if (this.#sends.length > 0) {
+      // Queued send() calls go first. No native call, which would refuse a SharedArrayBuffer
+      // view: check here instead.
+      checkBytes(data, 'data')
+      this.#oweDrain()
+      return false
     }
+    if (channelTrySend(this.#handle, data, lanes)) return true
+    // Room released between the failed try and a fresh arm would ring nothing: look once more.
+    if (this.#armRoom() && channelTrySend(this.#handle, data, lanes)) return true
     this.#oweDrain()
     return false
   }
@@ -327,16 +333,14 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     messages = Array.from(messages)
     for (let i = 0; i < messages.length; i++) checkBytes(messages[i], `messages[${i}]`)
     this.#open()
+    const lanes = lane(priority)
     if (this.#sends.length > 0 || messages.length === 0) {
       if (messages.length > 0) this.#oweDrain()
       return 0
     }
-    const lanes = lane(priority)
-    let sent = channelTrySendBatch(this.#handle, messages, lanes)
+    const sent = channelTrySendBatch(this.#handle, messages, lanes)
     // As in `trySend`: after a fresh arm, look once more.
-    if (sent < messages.length && this.#armRoom()) sent += channelTrySendBatch(this.#handle, messages.slice(sent), lanes)
-    if (sent < messages.length) this.#oweDrain()
-    return sent
+    return this.#retryAfterArm(sent, messages.length, () => channelTrySendBatch(this.#handle, messages.slice(sent), lanes))
   }
 
   /**
@@ -348,20 +352,21 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     checkUint8Array(packed, 'packed')
     checkUint32Array(lengths, 'lengths')
     if (this.#native === null) this.#open() // throws why
+    const lanes = lane(priority)
     if (this.#sends.length > 0 || lengths.length === 0) {
+      // No native call (which would refuse a SharedArrayBuffer view): check here instead.
+      checkBytes(packed, 'packed')
+      checkNotShared(lengths, 'lengths')
       if (lengths.length > 0) this.#oweDrain()
       return 0
     }
-    const lanes = lane(priority)
-    let sent = channelTrySendPacked(this.#handle, packed, lengths, lanes)
+    const sent = channelTrySendPacked(this.#handle, packed, lengths, lanes)
     // As in `trySend`: after a fresh arm, look once more (from the first message not sent).
-    if (sent < lengths.length && this.#armRoom()) {
+    return this.#retryAfterArm(sent, lengths.length, () => {
       let offset = 0
       for (let i = 0; i < sent; i++) offset += lengths[i]!
-      sent += channelTrySendPacked(this.#handle, packed.subarray(offset), lengths.subarray(sent), lanes)
-    }
-    if (sent < lengths.length) this.#oweDrain()
-    return sent
+      return channelTrySendPacked(this.#handle, packed.subarray(offset), lengths.subarray(sent), lanes)
+    })
   }
 
   /**
@@ -579,6 +584,25 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   }
 
   /**
+   * A batch try-send sent `sent` of `count`: if short, arm the room doorbell and, if it armed
+   * afresh, try the rest once more (`retry`). An error of the retry after messages went out is
+   * not thrown (the caller must learn how many were sent; errors are sticky, the next call
+   * reports it). Owes a `'drain'` when still short.
+   */
+  #retryAfterArm(sent: number, count: number, retry: () => number): number {
+    if (sent < count && this.#armRoom()) {
+      try {
+        sent += retry()
+      } catch (e) {
+        if (sent === 0) throw e
+        return sent
+      }
+    }
+    if (sent < count) this.#oweDrain()
+    return sent
+  }
+
+  /**
    * A try-send found its lane full: `'drain'` is owed once room returns. While it is owed and
    * listened for, the channel keeps the process alive (as a socket with a pending write would).
    */
@@ -697,10 +721,8 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
       let sent: boolean
       try {
         sent = channelTrySend(this.#handle, head.data, head.lane)
-        if (!sent) {
-          this.#armRoom() // armed (if not already) before the retry: a release in between rings
-          sent = channelTrySend(this.#handle, head.data, head.lane)
-        }
+        // Armed afresh before the retry: a release in between rings. Already armed: it rings.
+        if (!sent && this.#armRoom()) sent = channelTrySend(this.#handle, head.data, head.lane)
       } catch (e) {
         this.#sends.shift()
         head.reject(e)

@@ -51,7 +51,7 @@ export function checkBytes(value: unknown, name: string): asserts value is Uint8
 }
 
 /** Views on a SharedArrayBuffer are refused: another thread could change them while native code copies. */
-function checkNotShared(value: ArrayBufferView, name: string): void {
+export function checkNotShared(value: ArrayBufferView, name: string): void {
   if (typeof SharedArrayBuffer !== 'undefined' && value.buffer instanceof SharedArrayBuffer) {
     throw invalid(TypeError, `${name} must not be backed by a SharedArrayBuffer; copy it into a Buffer first`)
   }

@@ -200,7 +200,8 @@ export async function measureSize(transport: Transport, peer: Peer, size: number
   const budgetNs = options.duration * 1e9
   // Round trips: warm-up, then timed ones until `samples` or the time budget is reached.
   const ping = message(ECHO, size)
-  const into = peer.requestSync ? Buffer.alloc(size) : null
+  // One byte more than the echo: a longer reply is reported as a wrong echo, not as a full buffer.
+  const into = peer.requestSync ? Buffer.alloc(size + 1) : null
   const roundTrip = async (seq: number): Promise<number> => {
     stamp(ping, ECHO, seq)
     let start: number, elapsed: number, problem: string | null

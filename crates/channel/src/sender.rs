@@ -40,7 +40,7 @@ impl Sender {
                 self.wake_peer()?;
                 Ok(true)
             }
-            Err(PushError::Full) => Ok(false),
+            Err(PushError::Full) => self.lane_full().map(|()| false),
             Err(e) => Err(self.push_error(e)),
         }
     }
@@ -56,6 +56,8 @@ impl Sender {
         let sent = self.producers[priority as usize].push_batch(messages).map_err(|e| self.push_error(e))?;
         if sent > 0 {
             self.wake_peer()?;
+        } else if !messages.is_empty() {
+            self.lane_full()?;
         }
         Ok(sent)
     }
@@ -150,6 +152,16 @@ impl Sender {
     #[inline]
     fn wake_peer(&self) -> Result<(), ChannelError> {
         shmring_wait::notify(&self.shared.data_word(self.shared.side.peer()))?;
+        Ok(())
+    }
+
+    /// The lane is full: that is final if the peer is known to be dead (it will never release
+    /// room; without this a caller retrying on room, like Node's room doorbell, would spin).
+    #[cold]
+    fn lane_full(&self) -> Result<(), ChannelError> {
+        if self.shared.peer_found_dead() {
+            return Err(ChannelError::PeerDead);
+        }
         Ok(())
     }
 

@@ -287,6 +287,11 @@ fn a_blocked_send_and_a_data_watch_learn_that_the_killed_child_is_dead() {
     support::wait_for_exit(child, LIMIT);
     assert!(matches!(sent.0, Err(ChannelError::PeerDead)), "send: {:?}", sent.0);
     assert!(matches!(watched.0, Ok(shmring_channel::Readiness::Ended)), "watch: {:?}", watched.0);
+    // The lane is still full and will stay so: a try says why instead of "no room yet".
+    let tried = channel.try_send(&[0u8; 4000]);
+    assert!(matches!(tried, Err(ChannelError::PeerDead)), "try_send on the full lane: {tried:?}");
+    let batch = channel.try_send_batch(&[[0u8; 4000]], shmring_channel::Priority::Normal);
+    assert!(matches!(batch, Err(ChannelError::PeerDead)), "try_send_batch on the full lane: {batch:?}");
     for (what, at) in [("send", sent.1), ("watch", watched.1)] {
         let latency = at.saturating_duration_since(killed);
         println!("{what} noticed the SIGKILL after {latency:.1?}");
