@@ -99,20 +99,7 @@ unsafe extern "C" fn try_recv(env: sys::napi_env, info: sys::napi_callback_info)
         guarded(env, info, |call| {
             let [handle, scratch] = call.args::<2>()?;
             let handle = call.u32(handle, "handle")?;
-            // The lib always passes a scratch: look for a typed array first (one Node-API call).
-            let scratch = match call.typed_array_info(scratch)? {
-                Some(view)
-                    if matches!(
-                        view.kind,
-                        sys::TypedarrayType::uint8_array | sys::TypedarrayType::uint8_clamped_array
-                    ) =>
-                {
-                    let (data, len) = call.unshared(view, "scratch")?;
-                    Some((data.cast::<u8>(), len))
-                }
-                None if call.is_undefined(scratch)? => None,
-                _ => return Err(call.type_error("scratch must be a Uint8Array or Buffer")),
-            };
+            let scratch = call.optional_bytes(scratch, "scratch")?;
             let copied = match scratch {
                 Some((target, capacity)) => table::with(handle, |channel| {
                     match channel.try_recv_within(capacity, |record| {
@@ -255,6 +242,9 @@ fn copy_out(record: &shmring_channel::Record<'_>, target: *mut u8) {
     unsafe { ptr::copy_nonoverlapping(record.as_ptr(), target, record.len()) }
 }
 
+/// What a byte argument must be, for error messages.
+const UINT8_ARRAY: &str = "a Uint8Array or Buffer";
+
 /// Why a callback returns early: an error to throw, or one already thrown.
 ///
 /// The error is boxed: `Result<_, Thrown>` is returned by every argument helper on the fast
@@ -336,14 +326,25 @@ impl Call {
     /// The bytes of a `Uint8Array` (a Buffer is one): start pointer and length.
     #[inline]
     fn bytes(&self, value: sys::napi_value, name: &str) -> Result<(*mut u8, usize), Thrown> {
+        match self.optional_bytes(value, name)? {
+            Some(bytes) => Ok(bytes),
+            None => Err(self.wrong_type(name, UINT8_ARRAY)),
+        }
+    }
+
+    /// `bytes`, or `None` for `undefined`. The typed array is looked for first, so a present
+    /// argument costs one Node-API call.
+    #[inline]
+    fn optional_bytes(&self, value: sys::napi_value, name: &str) -> Result<Option<(*mut u8, usize)>, Thrown> {
         match self.typed_array_info(value)? {
             Some(view)
                 if matches!(view.kind, sys::TypedarrayType::uint8_array | sys::TypedarrayType::uint8_clamped_array) =>
             {
                 let (data, len) = self.unshared(view, name)?;
-                Ok((data.cast::<u8>(), len))
+                Ok(Some((data.cast::<u8>(), len)))
             }
-            _ => Err(self.wrong_type(name, "a Uint8Array or Buffer")),
+            None if self.is_undefined(value)? => Ok(None),
+            _ => Err(self.wrong_type(name, UINT8_ARRAY)),
         }
     }
 
