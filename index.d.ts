@@ -127,6 +127,9 @@ export declare function channelTryRecvBatch(handle: number, max: number): Array<
 /** Sends as many of `messages` as fit now; returns how many. */
 export declare function channelTrySendBatch(handle: number, messages: Array<Uint8Array>, priority: number): number
 
+/** Every named segment of this user that this OS can list (Linux), sorted by name. */
+export declare function namedSegments(): Array<NativeNamedSegment>
+
 /**
  * Sizes of a new channel's rings, in bytes (powers of two, 4 KiB to 1 GiB). A message may
  * use up to half of its lane.
@@ -175,6 +178,24 @@ export interface NativeLimit {
   detail: string
 }
 
+/** A named segment of this user, as its header describes it. */
+export interface NativeNamedSegment {
+  /** The name it was created under (what `Channel.openNamed` takes, for a channel). */
+  name: string
+  /** Memory it holds while the name exists, header included, in bytes. */
+  bytes: number
+  /** `channel`, or `kind <n>` for another kind of segment. */
+  kind: string
+  /** Whether its creator finished creating it. */
+  published: boolean
+  /** The creator's pid, as recorded. */
+  creatorPid: number
+  /** When it was created, in ms since the Unix epoch, as recorded. */
+  createdMs: number
+  /** `running`, `exited` (left over: `clean` removes it) or `unknown` (kept). */
+  creator: string
+}
+
 /** One live test of an OS feature. */
 export interface NativeProbe {
   /** Short stable name, e.g. `memfd_create`, `seals`, `futex`. */
@@ -184,3 +205,6 @@ export interface NativeProbe {
   /** What was done and seen (or the OS error). */
   detail: string
 }
+
+/** Removes the named segment `name` if its creator has exited; returns whether it did. */
+export declare function removeLeftoverSegment(name: string): boolean

@@ -838,4 +838,6 @@ module.exports = nativeBinding
 module.exports.NativeChannel = nativeBinding.NativeChannel
 module.exports.channelTryRecvBatch = nativeBinding.channelTryRecvBatch
 module.exports.channelTrySendBatch = nativeBinding.channelTrySendBatch
+module.exports.namedSegments = nativeBinding.namedSegments
 module.exports.nativeInfo = nativeBinding.nativeInfo
+module.exports.removeLeftoverSegment = nativeBinding.removeLeftoverSegment

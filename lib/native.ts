@@ -51,6 +51,11 @@ export const channelTryRecvBatch: typeof binding.channelTryRecvBatch = binding.c
 export const channelRecvInto: typeof binding.channelRecvInto = binding.channelRecvInto
 export const channelRecvPacked: typeof binding.channelRecvPacked = binding.channelRecvPacked
 
+// Named segments left behind by creators that exited: `npx shmring ls` / `clean` (src/leftover.rs).
+export const namedSegments: typeof binding.namedSegments = binding.namedSegments
+export const removeLeftoverSegment: typeof binding.removeLeftoverSegment = binding.removeLeftoverSegment
+export type NativeNamedSegment = import('../index.js').NativeNamedSegment
+
 // What `npx shmring doctor` reports (src/info.rs).
 export const nativeInfo: typeof binding.nativeInfo = binding.nativeInfo
 export type NativeInfo = import('../index.js').NativeInfo

@@ -31,6 +31,8 @@ pub enum Code {
     Permission,
     /// The segment is not a channel this build can speak to.
     Incompatible,
+    /// This OS cannot do what was asked (e.g. list named segments on macOS).
+    Unsupported,
     /// Any other operating-system failure.
     Os,
 }
@@ -50,6 +52,7 @@ impl AsRef<str> for Code {
             Code::Exists => "ERR_SHMRING_EXISTS",
             Code::Permission => "ERR_SHMRING_PERMISSION",
             Code::Incompatible => "ERR_SHMRING_INCOMPATIBLE",
+            Code::Unsupported => "ERR_SHMRING_UNSUPPORTED",
             Code::Os => "ERR_SHMRING_OS",
         }
     }

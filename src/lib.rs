@@ -11,6 +11,7 @@
 //! * `doorbell.rs` — the native waiter thread that rings JavaScript when data or room appears.
 //! * `error.rs` — the only place core errors become JavaScript errors with `ERR_SHMRING_*` codes.
 //! * `info.rs` — `nativeInfo()`: backends, live OS probes and limits for `npx shmring doctor`.
+//! * `leftover.rs` — `namedSegments()`, `removeLeftoverSegment()`: `npx shmring ls` / `clean`.
 //!
 //! `index.js` and `index.d.ts` are generated from these files by `napi build`; the idiomatic
 //! API (events, promises, streams) is the TypeScript layer in `lib/`.
@@ -21,6 +22,7 @@ mod doorbell;
 mod error;
 pub mod fast;
 pub mod info;
+pub mod leftover;
 mod table;
 
 pub use channel::{NativeChannel, NativeChannelOptions};

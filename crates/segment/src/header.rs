@@ -9,7 +9,9 @@
 //! 24   4     header_len       = HEADER_LEN (128)
 //! 28   4     creator_pid
 //! 32   8     created_unix_ms
-//! 40   88    reserved, zero
+//! 40   8     creator_start    = the creator process's start time in the OS's own units
+//!                               (Linux: `starttime` of /proc/<pid>/stat), 0 = not recorded
+//! 48   80    reserved, zero
 //! ```
 //!
 //! * The creator writes every field but `magic` right after mapping ([`write()`]); the object is
@@ -39,7 +41,8 @@ pub(crate) struct SegmentHeader {
     header_len: u32,
     creator_pid: u32,
     created_unix_ms: u64,
-    reserved: [u8; 88],
+    creator_start: u64,
+    reserved: [u8; 80],
 }
 
 const _: () = assert!(size_of::<SegmentHeader>() == HEADER_LEN);
@@ -51,7 +54,8 @@ const _: () = assert!(offset_of!(SegmentHeader, total_len) == 16);
 const _: () = assert!(offset_of!(SegmentHeader, header_len) == 24);
 const _: () = assert!(offset_of!(SegmentHeader, creator_pid) == 28);
 const _: () = assert!(offset_of!(SegmentHeader, created_unix_ms) == 32);
-const _: () = assert!(offset_of!(SegmentHeader, reserved) == 40);
+const _: () = assert!(offset_of!(SegmentHeader, creator_start) == 40);
+const _: () = assert!(offset_of!(SegmentHeader, reserved) == 48);
 
 /// A copy of the header fields, taken once from the mapping; nothing in it is trusted until
 /// [`validate`](Self::validate) has passed.
@@ -64,6 +68,9 @@ pub(crate) struct Snapshot {
     pub(crate) header_len: u32,
     pub(crate) creator_pid: u32,
     pub(crate) created_unix_ms: u64,
+    /// Read only where named segments can be listed (Linux, `leftover.rs`).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) creator_start: u64,
 }
 
 /// Fresh values for a new segment's header (everything but the magic).
@@ -72,6 +79,7 @@ pub(crate) struct Fields {
     pub(crate) total_len: u64,
     pub(crate) creator_pid: u32,
     pub(crate) created_unix_ms: u64,
+    pub(crate) creator_start: u64,
 }
 
 /// # Safety
@@ -113,6 +121,7 @@ pub(crate) unsafe fn write(base: NonNull<u8>, fields: &Fields) {
     store_u32(offset_of!(SegmentHeader, header_len), HEADER_LEN as u32);
     store_u32(offset_of!(SegmentHeader, creator_pid), fields.creator_pid);
     store_u64(offset_of!(SegmentHeader, created_unix_ms), fields.created_unix_ms);
+    store_u64(offset_of!(SegmentHeader, creator_start), fields.creator_start);
 }
 
 /// Stores the magic: from now on openers accept the segment.
@@ -154,6 +163,26 @@ pub(crate) unsafe fn read(base: NonNull<u8>) -> Snapshot {
         header_len: load_u32(offset_of!(SegmentHeader, header_len)),
         creator_pid: load_u32(offset_of!(SegmentHeader, creator_pid)),
         created_unix_ms: load_u64(offset_of!(SegmentHeader, created_unix_ms)),
+        creator_start: load_u64(offset_of!(SegmentHeader, creator_start)),
+    }
+}
+
+/// Decodes a header copied out of an object without mapping it (`pread`), for listing named
+/// segments: a truncated object then fails the read instead of faulting.
+#[cfg(target_os = "linux")]
+pub(crate) fn decode(bytes: &[u8; HEADER_LEN]) -> Snapshot {
+    let u32_at =
+        |offset: usize| u32::from_le_bytes([bytes[offset], bytes[offset + 1], bytes[offset + 2], bytes[offset + 3]]);
+    let u64_at = |offset: usize| u64::from(u32_at(offset)) | u64::from(u32_at(offset + 4)) << 32;
+    Snapshot {
+        magic: u64_at(offset_of!(SegmentHeader, magic)),
+        layout_version: u32_at(offset_of!(SegmentHeader, layout_version)),
+        kind: u32_at(offset_of!(SegmentHeader, kind)),
+        total_len: u64_at(offset_of!(SegmentHeader, total_len)),
+        header_len: u32_at(offset_of!(SegmentHeader, header_len)),
+        creator_pid: u32_at(offset_of!(SegmentHeader, creator_pid)),
+        created_unix_ms: u64_at(offset_of!(SegmentHeader, created_unix_ms)),
+        creator_start: u64_at(offset_of!(SegmentHeader, creator_start)),
     }
 }
 

@@ -35,6 +35,8 @@
 //!   `Segment::from_handle`, `AsFd`/`AsHandle`).
 //! * [`Segment::create_named`] / [`Segment::open_named`] / [`Segment::unlink`] — rendezvous by
 //!   a [`SegmentName`] (validated once; [`SegmentName::random`] for unguessable names).
+//! * [`list_named`] / [`remove_if_creator_exited`] — named segments left behind by creators
+//!   that exited (Linux; see `leftover.rs`).
 //! * [`Segment::publish`] — the creator's "ready" signal; before it, openers get
 //!   [`OpenError::NotYetInitialized`].
 //! * [`Segment::payload`], [`Segment::payload_len`], [`Segment::len`], [`Segment::kind`],
@@ -61,6 +63,7 @@
 
 mod error;
 mod header;
+mod leftover;
 mod name;
 mod sys;
 
@@ -69,6 +72,7 @@ use std::ptr::NonNull;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use error::{CreateError, NameError, OpenError};
+pub use leftover::{list_named, remove_if_creator_exited, CreatorState, NamedSegmentInfo};
 pub use name::SegmentName;
 
 /// Length of the segment header; the payload starts at this offset (a multiple of 128).
@@ -289,7 +293,14 @@ impl Segment {
         let created_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let fields = header::Fields { kind, total_len: total_len as u64, creator_pid, created_unix_ms };
+        // For named segments only (anonymous ones cannot be left behind): lets
+        // `list_named` tell the creator from a later process that got the same pid.
+        #[cfg(target_os = "linux")]
+        let creator_start =
+            if name.is_some() { sys::process_start(creator_pid).ok().flatten().unwrap_or(0) } else { 0 };
+        #[cfg(not(target_os = "linux"))]
+        let creator_start = 0;
+        let fields = header::Fields { kind, total_len: total_len as u64, creator_pid, created_unix_ms, creator_start };
         // SAFETY: `mapping` is live, writable, page-aligned and `total_len` ≥ `HEADER_LEN`
         // bytes long (checked just above; `total_len()` adds `HEADER_LEN`).
         unsafe { header::write(mapping.base, &fields) };

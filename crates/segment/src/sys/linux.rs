@@ -33,6 +33,8 @@ use nix::unistd::ftruncate;
 
 use super::unix;
 use crate::error::OpenError;
+use crate::name::SegmentName;
+use crate::HEADER_LEN;
 
 pub(crate) type Object = OwnedFd;
 
@@ -77,3 +79,80 @@ pub(crate) fn len_matches(header_total_len: u64, mapped_len: u64) -> bool {
 
 // The rest is plain POSIX, shared with the other Unix backend.
 pub(crate) use super::unix::{create_named, map, object_len, open_named, unlink, unmap};
+
+/// Where glibc's `shm_open` keeps named objects.
+const SHM_DIR: &str = "/dev/shm";
+
+/// The start time of process `pid` in clock ticks after boot (`starttime`, field 22 of
+/// `/proc/<pid>/stat`), which together with the pid identifies one process for as long as the
+/// system runs; `None` when no such process exists (in our pid namespace).
+pub(crate) fn process_start(pid: u32) -> io::Result<Option<u64>> {
+    let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // The command name (field 2) is in parentheses and may itself contain spaces and
+    // parentheses: the fields after it start behind the last ')'.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    // Field 3 is the first after the name, so field 22 is the 20th.
+    let start = after_name.split_ascii_whitespace().nth(19).and_then(|field| field.parse().ok());
+    start.map(Some).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("unreadable /proc/{pid}/stat")))
+}
+
+/// A named object found in `/dev/shm`: its name, size, and first `HEADER_LEN` bytes, read
+/// with `pread` (never mapped, so a truncated or foreign object cannot fault us), plus the
+/// file identity to check before removing it.
+pub(crate) struct NamedObject {
+    pub(crate) name: SegmentName,
+    pub(crate) len: u64,
+    pub(crate) header: [u8; HEADER_LEN],
+    pub(crate) identity: (u64, u64),
+}
+
+/// Every object in `/dev/shm` that could be one of our segments: a valid [`SegmentName`], a
+/// regular file owned by our user with no group/other permission bits, at least `HEADER_LEN`
+/// bytes. Entries that vanish or cannot be read while we look are skipped.
+pub(crate) fn named_objects() -> io::Result<Vec<NamedObject>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(SHM_DIR)? {
+        let Ok(entry) = entry else { continue };
+        let Some(name) = entry.file_name().to_str().and_then(|name| SegmentName::new(name).ok()) else {
+            continue;
+        };
+        if let Ok(Some(object)) = named_object(&name) {
+            found.push(object);
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+/// [`named_objects`] for one name: `Ok(None)` when the object is not a candidate.
+pub(crate) fn named_object(name: &SegmentName) -> io::Result<Option<NamedObject>> {
+    use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(std::path::Path::new(SHM_DIR).join(name.as_str()))?;
+    let meta = file.metadata()?;
+    let ours = meta.uid() == nix::unistd::geteuid().as_raw() && meta.mode() & 0o077 == 0;
+    if !meta.file_type().is_file() || !ours || meta.len() < HEADER_LEN as u64 {
+        return Ok(None);
+    }
+    let mut header = [0; HEADER_LEN];
+    file.read_exact_at(&mut header, 0)?;
+    Ok(Some(NamedObject { name: name.clone(), len: meta.len(), header, identity: (meta.dev(), meta.ino()) }))
+}
+
+/// Removes `name` only if it still names the object `identity` (device, inode) we examined:
+/// another process may have removed it and created a new one under the same name meanwhile.
+pub(crate) fn unlink_if_same(name: &SegmentName, identity: (u64, u64)) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(std::path::Path::new(SHM_DIR).join(name.as_str()))?;
+    if (meta.dev(), meta.ino()) != identity {
+        return Ok(false);
+    }
+    unlink(name)?;
+    Ok(true)
+}

@@ -24,6 +24,10 @@
 //!   `total_len` fits the mapped size (exact, or page-rounded where the OS rounds);
 //! * `fn unlink(name: &SegmentName) -> io::Result<()>` — removes a name.
 //!
+//! Linux alone also lists named objects without mapping them (`named_objects`, `named_object`,
+//! `unlink_if_same`) and tells processes apart by start time (`process_start`), for
+//! `leftover.rs`; no other OS can enumerate its shared-memory names.
+//!
 //! Backends hold no algorithm: the order of checks is written once, in `lib.rs`.
 
 use std::io;
@@ -44,6 +48,9 @@ pub(crate) use imp::{
     check_received, create_anonymous, create_named, len_matches, map, object_len, open_named, unlink, Object,
     MAX_NAME_LEN,
 };
+/// Linux only: finding named objects left behind (`leftover.rs`) and identifying processes.
+#[cfg(target_os = "linux")]
+pub(crate) use imp::{named_object, named_objects, process_start, unlink_if_same, NamedObject};
 
 // Compile-time checks that this target's backend has the agreed signatures.
 const _: fn(usize) -> io::Result<Object> = imp::create_anonymous;
