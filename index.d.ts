@@ -192,7 +192,10 @@ export interface NativeNamedSegment {
   creatorPid: number
   /** When it was created, in ms since the Unix epoch, as recorded. */
   createdMs: number
-  /** `running`, `exited` (left over: `clean` removes it) or `unknown` (kept). */
+  /**
+   * `running` (still open from its creation: by the creator or a process it forked),
+   * `exited` (left over: `clean` removes it) or `unknown` (cannot tell; kept).
+   */
   creator: string
 }
 

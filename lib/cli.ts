@@ -13,8 +13,8 @@ import { runClean, runLs } from './leftovers'
 
 const usage = `Usage: shmring bench [options]
        shmring doctor [--json]   (platform, backends, probes, limits; see shmring doctor --help)
-       shmring ls [--json]       (named segments of this user and whether their creator runs)
-       shmring clean [--dry-run] [NAME...]   (removes named segments whose creator exited)
+       shmring ls [--json]       (named segments of this user and whether they are still in use)
+       shmring clean [--dry-run] [--json] [NAME...]   (removes named segments whose creator exited)
 
 ${benchUsage}`
 

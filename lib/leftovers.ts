@@ -5,9 +5,9 @@
  * A named channel's name is removed when its creator closes it or exits normally; a creator
  * that crashes leaves the name behind, and on Linux the channel's memory with it (a file in
  * `/dev/shm`) until someone removes it or the machine restarts. `clean` removes only names
- * whose creator process no longer exists (by pid and start time; `src/leftover.rs`), and
- * removing a name never disturbs a channel already connected: only new `openNamed` calls stop
- * finding it. Linux only: macOS cannot list shared-memory names, and Windows frees a named
+ * that nothing holds open from their creation (the creator's lock is gone) and whose creator
+ * pid no longer exists (`crates/segment/src/leftover.rs`), and removing a name never disturbs
+ * a channel already connected: only new `openNamed` calls stop finding it. Linux only: macOS cannot list shared-memory names, and Windows frees a named
  * section with its last handle, so nothing is left behind there.
  */
 import { parseArgs } from 'node:util'
@@ -18,15 +18,17 @@ import type { NativeNamedSegment } from './native'
 const lsUsage = `Usage: shmring ls [--json]
 
 Lists the named segments (named channels) of this user: name, size, kind, when and by which
-process it was created, and whether that process still runs. "exited" marks one left over by a
-crashed creator: \`shmring clean\` removes it. Linux only.
+process it was created, and whether it is still in use ("running": open from its creation by
+the creator or a process it forked). "exited" marks one left over by a crashed creator:
+\`shmring clean\` removes it. Linux only.
 `
 
 const cleanUsage = `Usage: shmring clean [--dry-run] [--json] [NAME...]
 
 Removes named segments whose creator process has exited (left over by a crash), or only the
-NAMEs given. A segment whose creator still runs is never removed. Connected channels are not
-disturbed: only new openNamed() calls stop finding a removed name. Linux only.
+NAMEs given. A segment still in use by its creator (or a process it forked), or one whose state
+cannot be told, is never removed. Connected channels are not disturbed: only new openNamed()
+calls stop finding a removed name. Linux only. Exits 1 when a NAME given was not removed.
 
   --dry-run   say what would be removed, remove nothing
   --json      print what was found and done as JSON
@@ -35,18 +37,26 @@ disturbed: only new openNamed() calls stop finding a removed name. Linux only.
 /** One `clean` decision. */
 export interface CleanResult {
   name: string
-  /** `removed` (or would be, with --dry-run), `kept` (its creator runs), `not-found`. */
-  outcome: 'removed' | 'kept' | 'not-found'
+  /**
+   * `removed`; `would-remove` (--dry-run); `kept` (in use, or cannot tell); `not-found`;
+   * `error` (removing failed: `error` says why; the other names are still tried).
+   */
+  outcome: 'removed' | 'would-remove' | 'kept' | 'not-found' | 'error'
   segment?: NativeNamedSegment
+  error?: string
 }
 
 /** `shmring ls`; returns the exit code. */
 export function runLs(argv: string[]): number {
   const args = parse(argv, lsUsage, false)
   if (typeof args === 'number') return args
+  const json = args.values.json === true
   const segments = listOrExplain()
-  if (segments === null) return 0
-  if (args.values.json) {
+  if (segments === null) {
+    if (json) process.stdout.write('[]\n')
+    return 0
+  }
+  if (json) {
     process.stdout.write(`${JSON.stringify(segments, null, 2)}\n`)
     return 0
   }
@@ -61,59 +71,67 @@ export function runLs(argv: string[]): number {
   return 0
 }
 
-/** `shmring clean`; returns the exit code (1 when a NAME given could not be removed). */
+/** `shmring clean`; returns the exit code (1 when a NAME given was not removed). */
 export function runClean(argv: string[]): number {
   const args = parse(argv, cleanUsage, true)
   if (typeof args === 'number') return args
-  const segments = listOrExplain()
-  if (segments === null) return 0
   const dryRun = args.values['dry-run'] === true
-  const results = clean(segments, args.positionals, dryRun)
+  const names = args.positionals
+  const segments = listOrExplain()
+  const results = segments === null ? [] : clean(segments, names, dryRun)
   if (args.values.json) {
     process.stdout.write(`${JSON.stringify({ dryRun, results }, null, 2)}\n`)
-  } else {
-    for (const r of results) process.stdout.write(`${describeResult(r, dryRun)}\n`)
-    const removed = results.filter((r) => r.outcome === 'removed')
+  } else if (segments !== null) {
+    for (const r of results) process.stdout.write(`${describeResult(r)}\n`)
+    const removed = results.filter((r) => r.outcome === 'removed' || r.outcome === 'would-remove')
     const verb = dryRun ? 'Would remove' : 'Removed'
     process.stdout.write(removed.length === 0 ? 'Nothing to clean.\n' : `${verb} ${removed.length} (${formatBytes(sum(removed.map((r) => r.segment!)))}).\n`)
   }
-  return args.positionals.length > 0 && results.some((r) => r.outcome !== 'removed') ? 1 : 0
+  const failed = segments === null || results.some((r) => r.outcome !== (dryRun ? 'would-remove' : 'removed'))
+  return names.length > 0 && failed ? 1 : 0
 }
 
-/** Decides (and unless `dryRun`, removes) for every left-over segment, or for `names` only. */
+/**
+ * Decides (and unless `dryRun`, removes) for `names`, or else for every left-over segment and
+ * every one whose state cannot be told (reported as kept).
+ */
 export function clean(segments: NativeNamedSegment[], names: string[], dryRun: boolean): CleanResult[] {
   const { removeLeftoverSegment } = native()
-  const targets = names.length > 0 ? names : segments.filter((s) => s.creator === 'exited').map((s) => s.name)
+  const targets = names.length > 0 ? names : segments.filter((s) => s.creator !== 'running').map((s) => s.name)
   return targets.map((name): CleanResult => {
     const segment = segments.find((s) => s.name === name)
     if (!segment) return { name, outcome: 'not-found' }
     if (segment.creator !== 'exited') return { name, outcome: 'kept', segment }
-    if (dryRun) return { name, outcome: 'removed', segment }
+    if (dryRun) return { name, outcome: 'would-remove', segment }
     try {
-      // Checked again natively just before removing: the creator may have been replaced meanwhile.
+      // Examined again natively just before removing: it may be in use again, or replaced.
       return { name, outcome: removeLeftoverSegment(name) ? 'removed' : 'kept', segment }
     } catch (e) {
       if (isShmringError(e, codes.NOT_FOUND)) return { name, outcome: 'not-found' }
-      throw e
+      return { name, outcome: 'error', segment, error: e instanceof Error ? e.message : String(e) }
     }
   })
 }
 
-function describeResult(r: CleanResult, dryRun: boolean): string {
+function describeResult(r: CleanResult): string {
+  const s = r.segment
   switch (r.outcome) {
     case 'removed':
-      return `${dryRun ? 'would remove' : 'removed'} ${r.name} (${formatBytes(r.segment!.bytes)}, created ${formatTime(r.segment!.createdMs)} by pid ${r.segment!.creatorPid}, which exited)`
+    case 'would-remove':
+      return `${r.outcome === 'removed' ? 'removed' : 'would remove'} ${r.name} (${formatBytes(s!.bytes)}, created ${formatTime(s!.createdMs)} by pid ${s!.creatorPid}, which exited)`
     case 'kept':
-      return `kept ${r.name}: ${describeCreator(r.segment!)}`
+      return `kept ${r.name}: ${s!.creator === 'exited' ? 'in use again or replaced while cleaning' : describeCreator(s!)}`
     case 'not-found':
       return `${r.name}: no such named shmring segment of this user`
+    case 'error':
+      return `${r.name}: not removed: ${r.error}`
   }
 }
 
 function describeCreator(s: NativeNamedSegment): string {
   if (s.creator === 'exited') return `pid ${s.creatorPid} exited`
-  if (s.creator === 'running') return `pid ${s.creatorPid} running`
-  return `pid ${s.creatorPid} (cannot tell whether it runs; kept)`
+  if (s.creator === 'running') return `in use (pid ${s.creatorPid} or a process it forked)`
+  return `pid ${s.creatorPid}: cannot tell whether it is in use (kept)`
 }
 
 /** The segments, or `null` after explaining why this OS cannot list them. */
@@ -122,7 +140,7 @@ function listOrExplain(): NativeNamedSegment[] | null {
     return native().namedSegments()
   } catch (e) {
     if (!isShmringError(e, codes.UNSUPPORTED)) throw e
-    process.stdout.write(`${e.message}.\n`)
+    process.stderr.write(`${e.message}.\n`)
     return null
   }
 }
@@ -167,8 +185,10 @@ function formatBytes(bytes: number): string {
   return `${bytes} B`
 }
 
+/** A header's creation time (written by whoever created the object: any number). */
 function formatTime(ms: number): string {
-  return ms > 0 ? new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'unknown'
+  const date = new Date(ms)
+  return ms > 0 && Number.isFinite(date.getTime()) ? date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'unknown'
 }
 
 function table(header: string[], rows: string[][]): string {

@@ -108,7 +108,7 @@ pub fn from_create(e: CreateError) -> Error {
         CreateError::Segment(_) | CreateError::Os(_) => Code::Os,
     };
     let advice = match code {
-        Code::Exists => "; pick another name or remove the stale one with `npx shmring clean`",
+        Code::Exists => "; pick another name, or if its creator crashed, remove it with `npx shmring clean` (Linux)",
         _ => "",
     };
     error(code, format!("{e}{advice}"))

@@ -22,14 +22,15 @@ pub struct NativeNamedSegment {
     pub creator_pid: u32,
     /// When it was created, in ms since the Unix epoch, as recorded.
     pub created_ms: f64,
-    /// `running`, `exited` (left over: `clean` removes it) or `unknown` (kept).
+    /// `running` (still open from its creation: by the creator or a process it forked),
+    /// `exited` (left over: `clean` removes it) or `unknown` (cannot tell; kept).
     pub creator: String,
 }
 
 /// Every named segment of this user that this OS can list (Linux), sorted by name.
 #[napi]
 pub fn named_segments() -> Result<Vec<NativeNamedSegment>> {
-    let found = shmring_segment::list_named().map_err(from_io)?;
+    let found = shmring_segment::list_named().map_err(|e| from_io(e, "listing the named segments in /dev/shm"))?;
     Ok(found.into_iter().map(describe).collect())
 }
 
@@ -37,7 +38,10 @@ pub fn named_segments() -> Result<Vec<NativeNamedSegment>> {
 #[napi]
 pub fn remove_leftover_segment(name: String) -> Result<bool> {
     let name = SegmentName::new(&name).map_err(|e| error(Code::InvalidArg, format!("{e}")))?;
-    shmring_segment::remove_if_creator_exited(&name).map_err(from_io)
+    shmring_segment::remove_if_creator_exited(&name).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => error(Code::NotFound, format!("no named segment {name}")),
+        _ => from_io(e, &format!("removing {name}")),
+    })
 }
 
 fn describe(info: NamedSegmentInfo) -> NativeNamedSegment {
@@ -57,12 +61,11 @@ fn describe(info: NamedSegmentInfo) -> NativeNamedSegment {
     }
 }
 
-fn from_io(e: std::io::Error) -> Error {
-    let code = match e.kind() {
-        std::io::ErrorKind::Unsupported => Code::Unsupported,
-        std::io::ErrorKind::NotFound => Code::NotFound,
-        std::io::ErrorKind::PermissionDenied => Code::Permission,
-        _ => Code::Os,
-    };
-    error(code, e.to_string())
+/// `what` failed with `e`; an unsupported OS says why in its own words.
+fn from_io(e: std::io::Error, what: &str) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::Unsupported => error(Code::Unsupported, e.to_string()),
+        std::io::ErrorKind::PermissionDenied => error(Code::Permission, format!("{what} failed: {e}")),
+        _ => error(Code::Os, format!("{what} failed: {e}")),
+    }
 }

@@ -9,9 +9,7 @@
 //! 24   4     header_len       = HEADER_LEN (128)
 //! 28   4     creator_pid
 //! 32   8     created_unix_ms
-//! 40   8     creator_start    = the creator process's start time in the OS's own units
-//!                               (Linux: `starttime` of /proc/<pid>/stat), 0 = not recorded
-//! 48   80    reserved, zero
+//! 40   88    reserved, zero
 //! ```
 //!
 //! * The creator writes every field but `magic` right after mapping ([`write()`]); the object is
@@ -41,8 +39,7 @@ pub(crate) struct SegmentHeader {
     header_len: u32,
     creator_pid: u32,
     created_unix_ms: u64,
-    creator_start: u64,
-    reserved: [u8; 80],
+    reserved: [u8; 88],
 }
 
 const _: () = assert!(size_of::<SegmentHeader>() == HEADER_LEN);
@@ -54,8 +51,7 @@ const _: () = assert!(offset_of!(SegmentHeader, total_len) == 16);
 const _: () = assert!(offset_of!(SegmentHeader, header_len) == 24);
 const _: () = assert!(offset_of!(SegmentHeader, creator_pid) == 28);
 const _: () = assert!(offset_of!(SegmentHeader, created_unix_ms) == 32);
-const _: () = assert!(offset_of!(SegmentHeader, creator_start) == 40);
-const _: () = assert!(offset_of!(SegmentHeader, reserved) == 48);
+const _: () = assert!(offset_of!(SegmentHeader, reserved) == 40);
 
 /// A copy of the header fields, taken once from the mapping; nothing in it is trusted until
 /// [`validate`](Self::validate) has passed.
@@ -68,9 +64,6 @@ pub(crate) struct Snapshot {
     pub(crate) header_len: u32,
     pub(crate) creator_pid: u32,
     pub(crate) created_unix_ms: u64,
-    /// Read only where named segments can be listed (Linux, `leftover.rs`).
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    pub(crate) creator_start: u64,
 }
 
 /// Fresh values for a new segment's header (everything but the magic).
@@ -79,7 +72,6 @@ pub(crate) struct Fields {
     pub(crate) total_len: u64,
     pub(crate) creator_pid: u32,
     pub(crate) created_unix_ms: u64,
-    pub(crate) creator_start: u64,
 }
 
 /// # Safety
@@ -121,7 +113,6 @@ pub(crate) unsafe fn write(base: NonNull<u8>, fields: &Fields) {
     store_u32(offset_of!(SegmentHeader, header_len), HEADER_LEN as u32);
     store_u32(offset_of!(SegmentHeader, creator_pid), fields.creator_pid);
     store_u64(offset_of!(SegmentHeader, created_unix_ms), fields.created_unix_ms);
-    store_u64(offset_of!(SegmentHeader, creator_start), fields.creator_start);
 }
 
 /// Stores the magic: from now on openers accept the segment.
@@ -163,7 +154,6 @@ pub(crate) unsafe fn read(base: NonNull<u8>) -> Snapshot {
         header_len: load_u32(offset_of!(SegmentHeader, header_len)),
         creator_pid: load_u32(offset_of!(SegmentHeader, creator_pid)),
         created_unix_ms: load_u64(offset_of!(SegmentHeader, created_unix_ms)),
-        creator_start: load_u64(offset_of!(SegmentHeader, creator_start)),
     }
 }
 
@@ -182,7 +172,6 @@ pub(crate) fn decode(bytes: &[u8; HEADER_LEN]) -> Snapshot {
         header_len: u32_at(offset_of!(SegmentHeader, header_len)),
         creator_pid: u32_at(offset_of!(SegmentHeader, creator_pid)),
         created_unix_ms: u64_at(offset_of!(SegmentHeader, created_unix_ms)),
-        creator_start: u64_at(offset_of!(SegmentHeader, creator_start)),
     }
 }
 

@@ -7,30 +7,32 @@
 //! already connected: mappings stay valid, and the memory is freed when the last one closes.
 //! Only new openers stop finding the name.
 //!
-//! How a creator is known to have exited: the header records its pid and, since this field
-//! existed, its start time as the OS counts it (Linux: `starttime` in `/proc/<pid>/stat`). No
-//! such process, or a process with that pid but another start time (the pid was reused), means
-//! exited. Without a recorded start time a live pid counts as running (never removed).
+//! How a segment is known to be abandoned: its creator takes a shared `flock` on the object
+//! right after creating it, before writing the header, and holds it as long as it (or any
+//! process it forked with the fd) has the object open; the kernel drops it when the last such
+//! fd closes, exits and crashes included. An object nobody holds that lock on, whose recorded
+//! creator pid no longer exists, is abandoned. Either sign of life keeps it: a held lock
+//! (which also covers creators in another pid namespace), or a live pid (which also covers a
+//! creator that could not lock). Every doubt keeps it too.
 //!
 //! Platforms: only Linux can list named objects (they are files in `/dev/shm`). macOS has no
 //! way to enumerate POSIX shared-memory names, and Windows removes a named section with its
 //! last handle, so nothing is ever left behind there; both answer `ErrorKind::Unsupported`.
-//!
-//! Caveat: pids are those of our pid namespace. Containers that share `/dev/shm` but not the
-//! pid namespace see each other's creators as exited; do not clean across such a boundary.
 
 use std::io;
 
 use crate::{SegmentKind, SegmentName};
 
-/// Whether the process that created a named segment still runs.
+/// Whether the process that created a named segment (or one it forked) still uses it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreatorState {
-    /// A process with the recorded pid (and start time, where recorded) exists.
+    /// The object is still open from its creation: by the creator, or a process it forked.
     Running,
-    /// No such process: the segment is left over and may be removed.
+    /// Nobody has it open from its creation and the creator's pid is gone: left over, and
+    /// [`remove_if_creator_exited`] removes it.
     Exited,
-    /// The pid could not be examined (or none was recorded); treated as running.
+    /// Neither proof: the creator's pid exists but holds no lock (a recycled pid, or a
+    /// creator that could not lock), or the checks failed. Kept.
     Unknown,
 }
 
@@ -50,7 +52,7 @@ pub struct NamedSegmentInfo {
     pub creator_pid: u32,
     /// Creation time recorded in the header, in milliseconds since the Unix epoch.
     pub created_unix_ms: u64,
-    /// Whether the creator still runs (checked just now).
+    /// Whether the creator still uses it (checked just now).
     pub creator: CreatorState,
 }
 
@@ -72,8 +74,9 @@ pub fn list_named() -> io::Result<Vec<NamedSegmentInfo>> {
 }
 
 /// Removes the name `name` if it is a shmring segment whose creator has exited. Returns
-/// whether it was removed: `false` when the creator runs (or cannot be examined), when the
-/// object is not a shmring segment of ours, or when it changed while we looked.
+/// whether it was removed: `false` when the creator still uses it (or that cannot be told),
+/// when the object is not a shmring segment of ours, or when it changed while we looked.
+/// The object is examined again here, and locked while its name is removed.
 ///
 /// # Errors
 /// `ErrorKind::NotFound` when there is no such name; `ErrorKind::Unsupported` on macOS and
@@ -83,7 +86,14 @@ pub fn remove_if_creator_exited(name: &SegmentName) -> io::Result<bool> {
     {
         let Some(object) = crate::sys::named_object(name)? else { return Ok(false) };
         match linux::describe(&object) {
-            Some(info) if info.creator == CreatorState::Exited => crate::sys::unlink_if_same(name, object.identity),
+            // `object` (and with it our lock) lives until the name is gone.
+            Some(info) if info.creator == CreatorState::Exited => {
+                match crate::sys::unlink_if_same(name, object.identity) {
+                    // Removed by someone else meanwhile: not ours to report as removed.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+                    result => result,
+                }
+            }
             _ => Ok(false),
         }
     }
@@ -109,8 +119,9 @@ mod linux {
     use crate::sys::{self, NamedObject};
     use crate::{header, SegmentKind, HEADER_LEN, LAYOUT_VERSION, MAGIC};
 
-    /// The object's header, if it is a shmring segment's: the magic (or 0 while unpublished),
-    /// our layout version and header length, and a `total_len` equal to the object's size.
+    /// The object's header, if it is a shmring segment's (the magic, or 0 while unpublished;
+    /// our layout version and header length; a `total_len` equal to the object's size), and
+    /// whether it is abandoned. Leaves `object` locked when it is (see `sys::lock_if_abandoned`).
     pub(super) fn describe(object: &NamedObject) -> Option<NamedSegmentInfo> {
         let snapshot = header::decode(&object.header);
         let shape_ok = snapshot.layout_version == LAYOUT_VERSION
@@ -126,22 +137,20 @@ mod linux {
             published: snapshot.magic == MAGIC,
             creator_pid: snapshot.creator_pid,
             created_unix_ms: snapshot.created_unix_ms,
-            creator: creator_state(snapshot.creator_pid, snapshot.creator_start),
+            creator: creator_state(object, snapshot.creator_pid),
         })
     }
 
-    /// `start` is the creator's recorded start time (0 = not recorded).
-    fn creator_state(pid: u32, start: u64) -> CreatorState {
-        // Pid 0 is no process (a header written by something else); a pid past `i32::MAX` is
-        // not one either.
-        if pid == 0 || i32::try_from(pid).is_err() {
-            return CreatorState::Unknown;
+    fn creator_state(object: &NamedObject, pid: u32) -> CreatorState {
+        match sys::lock_if_abandoned(object) {
+            Ok(false) => return CreatorState::Running,
+            Ok(true) => {}
+            Err(_) => return CreatorState::Unknown,
         }
-        match sys::process_start(pid) {
-            Ok(None) => CreatorState::Exited,
-            Ok(Some(running_since)) if start != 0 && running_since != start => CreatorState::Exited,
-            Ok(Some(_)) => CreatorState::Running,
-            Err(_) => CreatorState::Unknown,
+        match sys::process_exists(pid) {
+            Ok(false) => CreatorState::Exited,
+            // Alive without the lock: a recycled pid, or a creator that could not lock.
+            Ok(true) | Err(_) => CreatorState::Unknown,
         }
     }
 }

@@ -293,14 +293,7 @@ impl Segment {
         let created_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        // For named segments only (anonymous ones cannot be left behind): lets
-        // `list_named` tell the creator from a later process that got the same pid.
-        #[cfg(target_os = "linux")]
-        let creator_start =
-            if name.is_some() { sys::process_start(creator_pid).ok().flatten().unwrap_or(0) } else { 0 };
-        #[cfg(not(target_os = "linux"))]
-        let creator_start = 0;
-        let fields = header::Fields { kind, total_len: total_len as u64, creator_pid, created_unix_ms, creator_start };
+        let fields = header::Fields { kind, total_len: total_len as u64, creator_pid, created_unix_ms };
         // SAFETY: `mapping` is live, writable, page-aligned and `total_len` ≥ `HEADER_LEN`
         // bytes long (checked just above; `total_len()` adds `HEADER_LEN`).
         unsafe { header::write(mapping.base, &fields) };

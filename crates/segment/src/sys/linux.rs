@@ -83,36 +83,19 @@ pub(crate) use super::unix::{create_named, map, object_len, open_named, unlink, 
 /// Where glibc's `shm_open` keeps named objects.
 const SHM_DIR: &str = "/dev/shm";
 
-/// The start time of process `pid` in clock ticks after boot (`starttime`, field 22 of
-/// `/proc/<pid>/stat`), which together with the pid identifies one process for as long as the
-/// system runs; `None` when no such process exists (in our pid namespace).
-pub(crate) fn process_start(pid: u32) -> io::Result<Option<u64>> {
-    let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    // The command name (field 2) is in parentheses and may itself contain spaces and
-    // parentheses: the fields after it start behind the last ')'.
-    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
-    // Field 3 is the first after the name, so field 22 is the 20th.
-    let start = after_name.split_ascii_whitespace().nth(19).and_then(|field| field.parse().ok());
-    start.map(Some).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("unreadable /proc/{pid}/stat")))
-}
-
-/// A named object found in `/dev/shm`: its name, size, and first `HEADER_LEN` bytes, read
-/// with `pread` (never mapped, so a truncated or foreign object cannot fault us), plus the
-/// file identity to check before removing it.
+/// A named object found in `/dev/shm`, opened read-only (never mapped, so a truncated or
+/// foreign object cannot fault us): its name, size, first `HEADER_LEN` bytes, and identity.
 pub(crate) struct NamedObject {
     pub(crate) name: SegmentName,
     pub(crate) len: u64,
     pub(crate) header: [u8; HEADER_LEN],
+    /// (device, inode), to check before removing the name.
     pub(crate) identity: (u64, u64),
+    file: std::fs::File,
 }
 
-/// Every object in `/dev/shm` that could be one of our segments: a valid [`SegmentName`], a
-/// regular file owned by our user with no group/other permission bits, at least `HEADER_LEN`
-/// bytes. Entries that vanish or cannot be read while we look are skipped.
+/// Every object in `/dev/shm` that could be one of our segments (see [`named_object`]).
+/// Entries that vanish or cannot be read while we look are skipped.
 pub(crate) fn named_objects() -> io::Result<Vec<NamedObject>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(SHM_DIR)? {
@@ -128,25 +111,82 @@ pub(crate) fn named_objects() -> io::Result<Vec<NamedObject>> {
     Ok(found)
 }
 
-/// [`named_objects`] for one name: `Ok(None)` when the object is not a candidate.
+/// The object named `name` if it could be one of our segments: a regular file (checked
+/// before it is opened, so no FIFO or device is ever opened), owned by our user with no
+/// group/other permission bits, at least `HEADER_LEN` bytes; `Ok(None)` otherwise, also when
+/// it changed between the check and the open.
 pub(crate) fn named_object(name: &SegmentName) -> io::Result<Option<NamedObject>> {
     use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+    let path = std::path::Path::new(SHM_DIR).join(name.as_str());
+    let candidate = |meta: &std::fs::Metadata| {
+        meta.file_type().is_file()
+            && meta.uid() == nix::unistd::geteuid().as_raw()
+            && meta.mode() & 0o077 == 0
+            && meta.len() >= HEADER_LEN as u64
+    };
+    let seen = std::fs::symlink_metadata(&path)?;
+    if !candidate(&seen) {
+        return Ok(None);
+    }
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(std::path::Path::new(SHM_DIR).join(name.as_str()))?;
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(&path)?;
     let meta = file.metadata()?;
-    let ours = meta.uid() == nix::unistd::geteuid().as_raw() && meta.mode() & 0o077 == 0;
-    if !meta.file_type().is_file() || !ours || meta.len() < HEADER_LEN as u64 {
+    if !candidate(&meta) || (meta.dev(), meta.ino()) != (seen.dev(), seen.ino()) {
         return Ok(None);
     }
     let mut header = [0; HEADER_LEN];
-    file.read_exact_at(&mut header, 0)?;
-    Ok(Some(NamedObject { name: name.clone(), len: meta.len(), header, identity: (meta.dev(), meta.ino()) }))
+    // A concurrent shrink below the header makes this fail: skipped like a vanished entry.
+    if file.read_exact_at(&mut header, 0).is_err() {
+        return Ok(None);
+    }
+    Ok(Some(NamedObject { name: name.clone(), len: meta.len(), header, identity: (meta.dev(), meta.ino()), file }))
+}
+
+/// Takes the lock every creator holds while it has its object open ([`hold_creator_lock`]).
+/// `Ok(true)`: nobody holds it (and now we do, until `object` is dropped); `Ok(false)`: a
+/// process still has the object open from its creation (the creator, or a process it forked).
+pub(crate) fn lock_if_abandoned(object: &NamedObject) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `flock` on an fd we own (`object.file` lives through the call); no memory is
+    // passed.
+    if unsafe { libc::flock(object.file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    match io::Error::last_os_error() {
+        e if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
+        e => Err(e),
+    }
+}
+
+/// Called by a creator right after `shm_open(O_CREAT | O_EXCL)`, before the object has a
+/// header: a shared `flock` on its own open file description, held until every fd of that
+/// description closes (its exit included, and inherited by processes it forks). Listing
+/// treats a locked object as in use. Best effort: without the lock, a live creator is still
+/// kept, by its pid.
+pub(super) fn hold_creator_lock(fd: &OwnedFd) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `flock` on an fd the caller owns; no memory is passed.
+    let _ = unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+}
+
+/// Whether process `pid` exists (in our pid namespace): `kill(pid, 0)`; `EPERM` means it
+/// exists but belongs to someone else.
+pub(crate) fn process_exists(pid: u32) -> io::Result<bool> {
+    // Pid 0 and negative values address process groups: never ask about them.
+    let pid =
+        i32::try_from(pid).ok().filter(|&pid| pid > 0).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) | Err(Errno::EPERM) => Ok(true),
+        Err(Errno::ESRCH) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Removes `name` only if it still names the object `identity` (device, inode) we examined:
 /// another process may have removed it and created a new one under the same name meanwhile.
+/// (A window remains between this check and the removal; see docs/DECISIONS.md §22.)
 pub(crate) fn unlink_if_same(name: &SegmentName, identity: (u64, u64)) -> io::Result<bool> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::symlink_metadata(std::path::Path::new(SHM_DIR).join(name.as_str()))?;

@@ -48,6 +48,9 @@ pub(crate) fn create_named(name: &SegmentName, total_len: usize) -> io::Result<O
         Mode::S_IRUSR | Mode::S_IWUSR,
     )?;
     set_cloexec(&fd)?;
+    // Before the object has a header, so every object a lister accepts is already marked.
+    #[cfg(target_os = "linux")]
+    super::imp::hold_creator_lock(&fd);
     let sized = len_as_off_t(total_len).and_then(|len| {
         ftruncate(&fd, len)?;
         #[cfg(target_os = "linux")]
