@@ -39,6 +39,8 @@
 //!   `Channel::pass_to_child` (Unix: an inherited fd), `Channel::from_handle` /
 //!   `Channel::share_handle` and the same `from_parent` / `pass_to_child` (Windows: the child
 //!   duplicates the parent's section handle, see `rendezvous.rs`), [`ChannelOptions`].
+//! * A server for many clients (Unix): `Listener::bind` / `Listener::accept` and
+//!   `Channel::connect`, each client with a channel of its own (`server.rs`).
 //! * Sending: `try_send`, `try_send_with` ([`Priority`]), `try_send_batch`, `send`, `send_with`.
 //! * Receiving: `try_recv`, `try_recv_into`, `try_recv_with` (zero-copy visit), `recv_batch`,
 //!   `recv`, `recv_timeout`, `recv_deadline`, `wait_readable`.
@@ -57,6 +59,8 @@ mod receiver;
 #[cfg_attr(not(windows), allow(dead_code))]
 mod rendezvous;
 mod sender;
+#[cfg(unix)]
+mod server;
 mod shared;
 mod watch;
 
@@ -67,6 +71,8 @@ pub use control::Side;
 pub use error::{ChannelError, CreateError, OpenError};
 pub use receiver::{Receiver, FAIRNESS_PERIOD};
 pub use sender::Sender;
+#[cfg(unix)]
+pub use server::{AcceptError, Listener, HANDSHAKE_LEN, HANDSHAKE_MAGIC};
 pub use shared::CHANNEL_KIND;
 pub use shmring_ring::Record;
 pub use shmring_wait::{ParkResult, Spinner};

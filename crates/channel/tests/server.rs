@@ -1,0 +1,242 @@
+//! Specification of the named server (Unix): a `Listener` on a socket path gives every client
+//! process a channel of its own; stale socket files are replaced, live ones refused; a server
+//! that answers anything but a shmring handshake is refused without leaking fds; a client that
+//! hangs up or dies does not disturb the server.
+#![cfg(unix)]
+
+mod support;
+
+use std::io::{IoSlice, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use shmring_channel::{AcceptError, Channel, ChannelError, ChannelOptions, Listener, OpenError, HANDSHAKE_MAGIC};
+use support::LIMIT;
+
+const SMALL: ChannelOptions = ChannelOptions { capacity: 64 << 10, high_capacity: 4096, critical_capacity: 4096 };
+const PATH_ENV: &str = "SHMRING_TEST_SOCKET";
+const MESSAGES: u64 = 2_000;
+
+/// A fresh socket path in the temporary directory (short: socket paths are limited to ~100 bytes).
+fn socket_path() -> PathBuf {
+    let name = shmring_segment::SegmentName::random("shmring-").unwrap();
+    std::env::temp_dir().join(format!("{name}.sock"))
+}
+
+#[test]
+fn every_client_process_gets_a_channel_of_its_own() {
+    const TEST: &str = "every_client_process_gets_a_channel_of_its_own";
+    if support::role().as_deref() == Some("client") {
+        let mut channel = Channel::connect(std::env::var(PATH_ENV).unwrap(), LIMIT).expect("connect");
+        let mut buf = Vec::new();
+        for seq in 0..MESSAGES {
+            support::message(seq, 16 + (seq as usize * 37) % 2000, &mut buf);
+            channel.send(&buf, Some(LIMIT)).unwrap();
+            let echo = channel.recv_timeout(LIMIT).unwrap();
+            support::verify(&echo, seq).unwrap();
+        }
+        channel.close();
+        return;
+    }
+    let path = socket_path();
+    let listener = Listener::bind(&path, &SMALL).unwrap();
+    let clients: Vec<_> =
+        (0..3).map(|_| support::spawn_child(TEST, "client", &[(PATH_ENV, path.display().to_string())])).collect();
+    let mut ids = Vec::new();
+    let servers: Vec<_> = (0..3)
+        .map(|_| {
+            let mut channel = listener.accept().expect("accept");
+            ids.push(channel.id());
+            std::thread::spawn(move || {
+                let mut echoed = 0;
+                loop {
+                    match channel.recv_timeout(LIMIT) {
+                        Ok(message) => {
+                            channel.send(&message, Some(LIMIT)).unwrap();
+                            echoed += 1;
+                        }
+                        Err(ChannelError::PeerClosed) => return echoed,
+                        Err(e) => panic!("server side: {e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for server in servers {
+        assert_eq!(server.join().unwrap(), MESSAGES);
+    }
+    for client in clients {
+        support::wait_for_success(client, LIMIT);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "three distinct channels");
+    drop(listener);
+    assert!(!path.exists(), "dropping the listener removes its socket file");
+}
+
+#[test]
+fn the_server_learns_that_a_client_process_died() {
+    const TEST: &str = "the_server_learns_that_a_client_process_died";
+    if support::role().as_deref() == Some("dying-client") {
+        let mut channel = Channel::connect(std::env::var(PATH_ENV).unwrap(), LIMIT).expect("connect");
+        channel.send(b"last words", Some(LIMIT)).unwrap();
+        std::process::exit(0); // without closing the channel
+    }
+    let path = socket_path();
+    let listener = Listener::bind(&path, &SMALL).unwrap();
+    let client = support::spawn_child(TEST, "dying-client", &[(PATH_ENV, path.display().to_string())]);
+    let mut channel = listener.accept().unwrap();
+    assert_eq!(channel.recv_timeout(LIMIT).unwrap(), b"last words");
+    let started = Instant::now();
+    let end = channel.recv_timeout(LIMIT);
+    assert!(matches!(end, Err(ChannelError::PeerDead)), "after the client died: {end:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "noticed after {:?}", started.elapsed());
+    support::wait_for_exit(client, LIMIT);
+}
+
+#[test]
+fn a_stale_socket_file_is_replaced_and_a_live_server_is_not() {
+    let path = socket_path();
+    drop(UnixListener::bind(&path).unwrap()); // leaves the file, with nobody listening
+    assert!(path.exists());
+    let listener = Listener::bind(&path, &SMALL).expect("a stale socket file is replaced");
+    let second = Listener::bind(&path, &SMALL).unwrap_err();
+    assert_eq!(second.kind(), std::io::ErrorKind::AddrInUse);
+    drop(listener);
+
+    std::fs::write(&path, b"not a socket").unwrap();
+    let refused = Listener::bind(&path, &SMALL).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::AddrInUse, "{refused}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"not a socket", "someone else's file is left alone");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn connecting_where_nobody_listens_says_so() {
+    let path = socket_path();
+    let missing = Channel::connect(&path, LIMIT).unwrap_err();
+    assert!(matches!(&missing, OpenError::Os(e) if e.kind() == std::io::ErrorKind::NotFound), "{missing:?}");
+    drop(UnixListener::bind(&path).unwrap());
+    let refused = Channel::connect(&path, LIMIT).unwrap_err();
+    assert!(matches!(&refused, OpenError::Os(e) if e.kind() == std::io::ErrorKind::ConnectionRefused), "{refused:?}");
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// Runs a fake server at a fresh path that answers the first connection with `answer`, and
+/// returns what `Channel::connect` made of it.
+fn connect_to_fake(answer: impl FnOnce(UnixStream) + Send + 'static) -> OpenError {
+    let path = socket_path();
+    let fake = UnixListener::bind(&path).unwrap();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = fake.accept().unwrap();
+        answer(stream);
+    });
+    let result = Channel::connect(&path, Duration::from_millis(300));
+    server.join().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    result.expect_err("a fake server's answer is refused")
+}
+
+fn send(stream: &UnixStream, message: &[u8], fds: &[&OwnedFd]) {
+    let raw: Vec<_> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
+    let cmsgs = if raw.is_empty() { vec![] } else { vec![ControlMessage::ScmRights(&raw)] };
+    sendmsg::<()>(stream.as_raw_fd(), &[IoSlice::new(message)], &cmsgs, MsgFlags::empty(), None).unwrap();
+}
+
+fn handshake(id: u64) -> [u8; 16] {
+    let mut message = [0u8; 16];
+    message[..8].copy_from_slice(&HANDSHAKE_MAGIC);
+    message[8..].copy_from_slice(&id.to_le_bytes());
+    message
+}
+
+#[cfg(target_os = "linux")]
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+#[test]
+fn a_server_that_answers_anything_but_a_handshake_is_refused_without_leaking_fds() {
+    const TEST: &str = "a_server_that_answers_anything_but_a_handshake_is_refused_without_leaking_fds";
+    // In a child process of its own: counting fds needs the other tests' fds to stay put.
+    if support::role().is_none() {
+        support::wait_for_success(support::spawn_child(TEST, "fake-servers", &[]), LIMIT);
+        return;
+    }
+    // One real connection first, so that process-wide machinery (the peer-exit watcher) exists
+    // before fds are counted.
+    let path = socket_path();
+    let listener = Listener::bind(&path, &SMALL).unwrap();
+    let client = std::thread::spawn(move || Channel::connect(&path, LIMIT).unwrap());
+    let served = listener.accept().unwrap();
+    drop((client.join().unwrap(), served, listener));
+    // The segment the fake servers send: a real channel, its side B free.
+    let real = Channel::create_with(&SMALL).unwrap();
+    let id = real.id();
+    #[cfg(target_os = "linux")]
+    let before = open_fds();
+    let incompatible = |e: &OpenError| matches!(e, OpenError::Incompatible(_));
+
+    let segment = real.share_fd().unwrap();
+    let e = connect_to_fake(move |s| send(&s, b"SHMRSRV\x02\0\0\0\0\0\0\0\0", &[&segment]));
+    assert!(incompatible(&e), "wrong magic: {e:?}");
+
+    let e = connect_to_fake(move |s| send(&s, &handshake(id), &[]));
+    assert!(incompatible(&e), "no fd: {e:?}");
+
+    let (one, two) = (real.share_fd().unwrap(), real.share_fd().unwrap());
+    let e = connect_to_fake(move |s| send(&s, &handshake(id), &[&one, &two]));
+    assert!(incompatible(&e), "two fds: {e:?}");
+
+    let segment = real.share_fd().unwrap();
+    let e = connect_to_fake(move |s| send(&s, &handshake(id ^ 1), &[&segment]));
+    assert!(incompatible(&e), "another channel's id: {e:?}");
+
+    let (pipe, writer) = nix::unistd::pipe().unwrap();
+    drop(writer);
+    let e = connect_to_fake(move |s| send(&s, &handshake(id), &[&pipe]));
+    assert!(matches!(e, OpenError::Segment(_)), "a pipe instead of a sealed segment: {e:?}");
+
+    let e = connect_to_fake(|mut s| s.write_all(b"hello").unwrap());
+    assert!(incompatible(&e), "a short plain message: {e:?}");
+
+    let e = connect_to_fake(drop);
+    assert!(incompatible(&e), "a hang-up: {e:?}");
+
+    let e = connect_to_fake(|s| {
+        std::thread::sleep(Duration::from_millis(600));
+        drop(s);
+    });
+    assert!(matches!(&e, OpenError::Os(io) if io.kind() == std::io::ErrorKind::TimedOut), "silence: {e:?}");
+
+    #[cfg(target_os = "linux")]
+    assert_eq!(open_fds(), before, "every fd that came with a refused answer was closed");
+    assert!(!real.is_peer_attached(), "no refused answer claimed the channel it carried");
+}
+
+#[test]
+fn a_client_that_hangs_up_does_not_stop_the_listener() {
+    let path = socket_path();
+    let listener = Listener::bind(&path, &SMALL).unwrap();
+    drop(UnixStream::connect(&path).unwrap());
+    // The hung-up client may still get its channel sent (the kernel queues it) or fail: either
+    // way the next client is served.
+    match listener.accept() {
+        Ok(_) | Err(AcceptError::Client(_)) => {}
+        Err(e) => panic!("the listener broke: {e}"),
+    }
+    let client = std::thread::spawn({
+        let path = path.clone();
+        move || {
+            let mut channel = Channel::connect(&path, LIMIT).unwrap();
+            channel.send(b"hi", Some(LIMIT)).unwrap();
+        }
+    });
+    let mut served = listener.accept().unwrap();
+    assert_eq!(served.recv_timeout(LIMIT).unwrap(), b"hi");
+    client.join().unwrap();
+}
