@@ -121,6 +121,53 @@ export declare class NativeChannel {
   close(): void
 }
 
+/** A connection to a server whose channel has not arrived yet. */
+export declare class NativeConnection {
+  /** Connects to the server at `path` (does not wait for its answer). */
+  static start(path: string): NativeConnection
+  /**
+   * Starts the doorbell: after each `arm()`, `onReadable` is called once when the server's
+   * answer has probably arrived. Keeps the event loop alive while armed.
+   */
+  watch(onReadable: () => void): void
+  /** Re-arms the doorbell. */
+  arm(): void
+  /**
+   * The channel, once the server's answer arrived; `null` before. After a channel or an
+   * error, the connection is closed.
+   */
+  finish(): NativeChannel | null
+  /** Gives up (e.g. on a timeout or an abort). */
+  close(): void
+}
+
+/** A server on a Unix socket path: every client that connects gets a channel of its own. */
+export declare class NativeServer {
+  /**
+   * Listens on `path` (mode 0600). A socket file nobody listens on is replaced; a live
+   * server there is ERR_SHMRING_EXISTS.
+   */
+  static listen(path: string, options?: NativeChannelOptions | undefined | null): NativeServer
+  /** The socket path. */
+  get path(): string
+  /**
+   * Starts the doorbell: after each `arm()`, `onReadable` is called once when a client is
+   * probably waiting.
+   */
+  watch(onReadable: () => void): void
+  /** Re-arms the doorbell (after accepting every waiting client). */
+  arm(): void
+  /** Whether the server keeps the event loop alive (as a listening `net.Server` does). */
+  setRef(keepAlive: boolean): void
+  /**
+   * The next waiting client's channel (this process is side A), or `null` when none is
+   * waiting. Clients that cannot be served (another user, hung up) are skipped.
+   */
+  accept(): NativeChannel | null
+  /** Stops listening and removes the socket file. Channels already handed out stay open. */
+  close(): void
+}
+
 /** Up to `max` waiting messages, each in a new Buffer; an empty array when none is waiting. */
 export declare function channelTryRecvBatch(handle: number, max: number): Array<Buffer>
 

@@ -836,6 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeChannel = nativeBinding.NativeChannel
+module.exports.NativeConnection = nativeBinding.NativeConnection
+module.exports.NativeServer = nativeBinding.NativeServer
 module.exports.channelTryRecvBatch = nativeBinding.channelTryRecvBatch
 module.exports.channelTrySendBatch = nativeBinding.channelTrySendBatch
 module.exports.namedSegments = nativeBinding.namedSegments

@@ -45,6 +45,9 @@ import {
   type NativeChannelOptions,
 } from './native'
 
+/** For `lib/server.ts` only: the `Channel` around a native channel a server accepted or a connection received. */
+export let adoptNative!: (native: NativeChannel) => Channel
+
 /** The lane a message travels on: `critical` overtakes `high`, which overtakes `normal` (`low` is `normal`). */
 export type Priority = 'critical' | 'high' | 'normal' | 'low'
 
@@ -186,7 +189,11 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   #spinNs = DEFAULT_SPIN_MICROS * 1000
   #spins = 0
 
-  /** Use the static factories (`create`, `createNamed`, `openNamed`, `fromFd`) or `spawn`/`fromParent`. */
+  static {
+    adoptNative = (native) => new Channel(native)
+  }
+
+  /** Use the static factories (`create`, `createNamed`, `openNamed`, `fromFd`), `spawn`/`fromParent` or `listen`/`connect`. */
   private constructor(native: NativeChannel) {
     super()
     this.#native = native
@@ -774,7 +781,8 @@ function lane(priority: Priority): number {
   return LANE[priority]
 }
 
-function nativeOptions(options: ChannelOptions | undefined): NativeChannelOptions | undefined {
+/** Checked channel options as the addon takes them (also for `lib/server.ts`). */
+export function nativeOptions(options: ChannelOptions | undefined): NativeChannelOptions | undefined {
   checkObject(options, 'options')
   if (!options) return undefined
   const out: NativeChannelOptions = {}

@@ -51,6 +51,12 @@ export const channelTryRecvBatch: typeof binding.channelTryRecvBatch = binding.c
 export const channelRecvInto: typeof binding.channelRecvInto = binding.channelRecvInto
 export const channelRecvPacked: typeof binding.channelRecvPacked = binding.channelRecvPacked
 
+// The server rendezvous: `listen()` / `connect()` (src/server.rs).
+export const NativeServer: typeof binding.NativeServer = binding.NativeServer
+export type NativeServer = import('../index.js').NativeServer
+export const NativeConnection: typeof binding.NativeConnection = binding.NativeConnection
+export type NativeConnection = import('../index.js').NativeConnection
+
 // Named segments left behind by creators that exited: `npx shmring ls` / `clean` (src/leftover.rs).
 export const namedSegments: typeof binding.namedSegments = binding.namedSegments
 export const removeLeftoverSegment: typeof binding.removeLeftoverSegment = binding.removeLeftoverSegment

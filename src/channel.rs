@@ -206,7 +206,7 @@ impl Drop for NativeChannel {
 }
 
 impl NativeChannel {
-    fn wrap(channel: Channel) -> Result<NativeChannel> {
+    pub(crate) fn wrap(channel: Channel) -> Result<NativeChannel> {
         let inner = Some(table::insert(channel)?);
         Ok(NativeChannel { data_bell: None, room_bell: None, room_watch: None, inner })
     }
@@ -235,7 +235,7 @@ fn closed() -> crate::error::Error {
     from_channel(ChannelError::Closed)
 }
 
-fn core_options(options: Option<NativeChannelOptions>) -> ChannelOptions {
+pub(crate) fn core_options(options: Option<NativeChannelOptions>) -> ChannelOptions {
     let defaults = ChannelOptions::default();
     let Some(o) = options else { return defaults };
     ChannelOptions {

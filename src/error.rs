@@ -125,11 +125,18 @@ pub fn from_open(e: OpenError) -> Error {
         OpenError::Segment(SegmentOpenError::NotYetInitialized) => Code::NotFound,
         OpenError::Os(e) if e.kind() == std::io::ErrorKind::InvalidInput => Code::InvalidArg,
         OpenError::Os(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Code::Permission,
+        // `connect`: no socket at the path, or nobody listening on it.
+        OpenError::Os(e)
+            if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) =>
+        {
+            Code::NotFound
+        }
+        OpenError::Os(e) if e.kind() == std::io::ErrorKind::TimedOut => Code::Timeout,
         OpenError::Segment(SegmentOpenError::Os(_)) | OpenError::Os(_) => Code::Os,
         OpenError::Segment(_) => Code::Incompatible,
     };
     let advice = match code {
-        Code::NotFound => "; check the name and that the creator is running (it may not have published it yet)",
+        Code::NotFound => "; check the name (or socket path) and that the creator (or server) is running",
         Code::Exists => "; a channel connects exactly two processes",
         Code::Incompatible => "; both sides must run compatible shmring versions, and the fd must be a shmring channel",
         _ => "",

@@ -12,6 +12,7 @@
 //! * `error.rs` — the only place core errors become JavaScript errors with `ERR_SHMRING_*` codes.
 //! * `info.rs` — `nativeInfo()`: backends, live OS probes and limits for `npx shmring doctor`.
 //! * `leftover.rs` — `namedSegments()`, `removeLeftoverSegment()`: `npx shmring ls` / `clean`.
+//! * `server.rs` — `NativeServer`, `NativeConnection`: the server rendezvous (`listen`/`connect`).
 //!
 //! `index.js` and `index.d.ts` are generated from these files by `napi build`; the idiomatic
 //! API (events, promises, streams) is the TypeScript layer in `lib/`.
@@ -23,6 +24,7 @@ mod error;
 pub mod fast;
 pub mod info;
 pub mod leftover;
+pub mod server;
 mod table;
 
 pub use channel::{NativeChannel, NativeChannelOptions};

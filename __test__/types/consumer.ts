@@ -13,7 +13,10 @@ import { once } from 'node:events'
 import {
   Channel,
   codes,
+  connect,
   fromParent,
+  listen,
+  type Server,
   isShmringError,
   spawn,
   toDuplex,
@@ -21,6 +24,19 @@ import {
   type Priority,
   type ShmringError,
 } from '../../dist/index.js'
+
+export async function server(path: string): Promise<void> {
+  const server: Server = listen(path, { capacity: 1 << 16 })
+  server.on('connection', (channel: Channel) => void channel.send(Buffer.from('hello')))
+  server.on('error', (error: Error) => console.error(error.message))
+  const client: Channel = await connect(path, { timeout: 1000, signal: AbortSignal.timeout(2000) })
+  client.close()
+  server.unref().close()
+  // @ts-expect-error a 'connection' listener gets a Channel
+  server.on('connection', (channel: string) => channel)
+  // @ts-expect-error the timeout is a number of ms
+  void connect(path, { timeout: '1s' })
+}
 
 export async function parent(script: string): Promise<number | null> {
   const options: ChannelOptions = { capacity: 1 << 20, highCapacity: 1 << 16 }

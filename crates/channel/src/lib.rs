@@ -72,7 +72,7 @@ pub use error::{ChannelError, CreateError, OpenError};
 pub use receiver::{Receiver, FAIRNESS_PERIOD};
 pub use sender::Sender;
 #[cfg(unix)]
-pub use server::{AcceptError, Listener, HANDSHAKE_LEN, HANDSHAKE_MAGIC};
+pub use server::{AcceptError, Connection, Listener, HANDSHAKE_LEN, HANDSHAKE_MAGIC};
 pub use shared::CHANNEL_KIND;
 pub use shmring_ring::Record;
 pub use shmring_wait::{ParkResult, Spinner};

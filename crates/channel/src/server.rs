@@ -156,6 +156,78 @@ impl std::fmt::Debug for Listener {
     }
 }
 
+/// A connection to a [`Listener`] whose channel has not arrived yet: for callers that wait for
+/// the server's answer themselves (an event loop polls [`AsFd`] and calls
+/// [`finish`](Self::finish)). [`Channel::connect`] does both steps, blocking.
+pub struct Connection {
+    stream: UnixStream,
+    path: PathBuf,
+}
+
+impl Connection {
+    /// Connects to the socket at `path` and checks that the server runs as our user. Does not
+    /// wait for the server's answer (a connection to a listening socket completes at once).
+    ///
+    /// # Errors
+    /// As [`Channel::connect`], without `TimedOut` and the handshake's errors.
+    pub fn start(path: impl AsRef<Path>) -> Result<Connection, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        let stream = UnixStream::connect(&path).map_err(OpenError::Os)?;
+        let server = peer_credentials(&stream).map_err(OpenError::Os)?;
+        if server.uid != nix::unistd::geteuid().as_raw() {
+            return Err(OpenError::Os(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("the server at {} runs as uid {}, not as our user", path.display(), server.uid),
+            )));
+        }
+        Ok(Connection { stream, path })
+    }
+
+    /// Makes [`finish`](Self::finish) return `Ok(None)` instead of waiting while the answer has
+    /// not arrived.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.stream.set_nonblocking(nonblocking)
+    }
+
+    /// Waits at most `timeout` in [`finish`](Self::finish) (blocking mode).
+    pub fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
+        self.stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+    }
+
+    /// Receives the server's answer and attaches (as side B) to the channel it carries.
+    /// `Ok(None)`: not arrived yet (non-blocking mode) — call again when readable. Once it
+    /// returned a channel or an error, the connection is spent.
+    ///
+    /// # Errors
+    /// `OpenError::Os` with `TimedOut` (blocking mode, after the timeout);
+    /// [`OpenError::Incompatible`] when the answer is not a shmring handshake; every error of
+    /// [`Channel::from_fd`].
+    pub fn finish(&self) -> Result<Option<Channel>, OpenError> {
+        let Some((message, fd)) = receive_with_fd(&self.stream, &self.path)? else { return Ok(None) };
+        if message[..8] != HANDSHAKE_MAGIC {
+            return Err(incompatible(&self.path, "its answer is not a shmring server handshake"));
+        }
+        let id = u64::from_le_bytes(message[8..].try_into().unwrap_or_default());
+        // The id is checked before side B is claimed: a wrong channel is left untouched.
+        let segment = Segment::from_fd(fd, CHANNEL_KIND)?;
+        let (shared, ends) = Shared::attach(segment, Some(id))?;
+        Ok(Some(Channel::assemble(shared, ends)))
+    }
+}
+
+impl AsFd for Connection {
+    /// The connection: readable when the server's answer arrived.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
 impl Channel {
     /// Connects to the [`Listener`] at `path` and attaches (as side B) to the channel it
     /// creates for us. Waits at most `timeout` for the server's answer.
@@ -166,25 +238,15 @@ impl Channel {
     /// another user); [`OpenError::Incompatible`] when the server's answer is not a shmring
     /// handshake; every error of [`Channel::from_fd`].
     pub fn connect(path: impl AsRef<Path>, timeout: Duration) -> Result<Channel, OpenError> {
-        let path = path.as_ref();
-        let stream = UnixStream::connect(path).map_err(OpenError::Os)?;
-        let server = peer_credentials(&stream).map_err(OpenError::Os)?;
-        if server.uid != nix::unistd::geteuid().as_raw() {
-            return Err(OpenError::Os(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!("the server at {} runs as uid {}, not as our user", path.display(), server.uid),
-            )));
+        let connection = Connection::start(path)?;
+        connection.set_timeout(timeout).map_err(OpenError::Os)?;
+        match connection.finish()? {
+            Some(channel) => Ok(channel),
+            None => Err(OpenError::Os(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the server at {} did not answer in time", connection.path.display()),
+            ))),
         }
-        stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1)))).map_err(OpenError::Os)?;
-        let (message, fd) = receive_with_fd(&stream, path)?;
-        if message[..8] != HANDSHAKE_MAGIC {
-            return Err(incompatible(path, "its answer is not a shmring server handshake"));
-        }
-        let id = u64::from_le_bytes(message[8..].try_into().unwrap_or_default());
-        // The id is checked before side B is claimed: a wrong channel is left untouched.
-        let segment = Segment::from_fd(fd, CHANNEL_KIND)?;
-        let (shared, ends) = Shared::attach(segment, Some(id))?;
-        Ok(Channel::assemble(shared, ends))
     }
 }
 
@@ -241,9 +303,10 @@ fn send_with_fd(stream: &UnixStream, message: &[u8], fd: &OwnedFd) -> io::Result
     Ok(())
 }
 
-/// Receives the handshake: exactly `HANDSHAKE_LEN` bytes and exactly one fd. Every fd that
+/// Receives the handshake: exactly `HANDSHAKE_LEN` bytes and exactly one fd; `Ok(None)` when
+/// nothing arrived yet (non-blocking mode, or the blocking timeout passed). Every fd that
 /// arrives is owned (and so closed) before anything is checked.
-fn receive_with_fd(stream: &UnixStream, path: &Path) -> Result<([u8; HANDSHAKE_LEN], OwnedFd), OpenError> {
+fn receive_with_fd(stream: &UnixStream, path: &Path) -> Result<Option<([u8; HANDSHAKE_LEN], OwnedFd)>, OpenError> {
     // One byte more than the message, to notice a longer one.
     let mut message = [0u8; HANDSHAKE_LEN + 1];
     let mut control = nix::cmsg_space!([RawFd; 1]);
@@ -255,10 +318,7 @@ fn receive_with_fd(stream: &UnixStream, path: &Path) -> Result<([u8; HANDSHAKE_L
     let received = loop {
         match recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut control), flags) {
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(nix::errno::Errno::EAGAIN) => {
-                let why = format!("the server at {} did not answer in time", path.display());
-                return Err(OpenError::Os(io::Error::new(io::ErrorKind::TimedOut, why)));
-            }
+            Err(nix::errno::Errno::EAGAIN) => return Ok(None),
             result => break result.map_err(|e| OpenError::Os(e.into()))?,
         }
     };
@@ -283,5 +343,5 @@ fn receive_with_fd(stream: &UnixStream, path: &Path) -> Result<([u8; HANDSHAKE_L
         .map_err(|e| OpenError::Os(e.into()))?;
     let mut out = [0u8; HANDSHAKE_LEN];
     out.copy_from_slice(&message[..HANDSHAKE_LEN]);
-    Ok((out, fd))
+    Ok(Some((out, fd)))
 }

@@ -1,0 +1,71 @@
+// The server rendezvous: `listen(path)` gives every client process that calls
+// `connect(path)` a channel of its own (real child processes); a missing server, a live one
+// in the way, a silent server and an abort all end in coded errors, never a hang.
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import test from 'ava'
+
+import { type Channel, codes, connect, listen } from '../lib/index.js'
+import { fixtures } from './helpers/child.js'
+
+const unix = process.platform === 'win32' ? test.skip : test
+let counter = 0
+const socketPath = () => join(tmpdir(), `shmring-${process.pid}-${Date.now().toString(36)}-${counter++}.sock`)
+
+unix('three client processes each get a channel of their own and are echoed in full', async (t) => {
+  const server = listen(socketPath(), { capacity: 1 << 16 })
+  t.teardown(() => server.close())
+  const served: Promise<number>[] = []
+  server.on('connection', (channel: Channel) => {
+    served.push(
+      (async () => {
+        let echoed = 0
+        for await (const message of channel) {
+          await channel.send(message)
+          echoed++
+        }
+        return echoed
+      })(),
+    )
+  })
+  const clients = [0, 1, 2].map((id) =>
+    spawn(process.execPath, ['--import=tsx', `${fixtures}server-client.ts`, server.path, '2000', String(id)], { stdio: 'inherit' }),
+  )
+  const exits = await Promise.all(clients.map((child) => once(child, 'exit')))
+  t.deepEqual(exits, [[0, null], [0, null], [0, null]])
+  t.deepEqual(await Promise.all(served), [2000, 2000, 2000])
+  server.close()
+  await once(server, 'close')
+  t.false(existsSync(server.path), 'closing removes the socket file')
+})
+
+unix('connect with nobody listening is ERR_SHMRING_NOT_FOUND; a second server on a live path is ERR_SHMRING_EXISTS', async (t) => {
+  const path = socketPath()
+  await t.throwsAsync(connect(path), { code: codes.NOT_FOUND })
+  const server = listen(path)
+  t.teardown(() => server.close())
+  t.throws(() => listen(path), { code: codes.EXISTS })
+  const channel = await connect(path)
+  t.is(channel.side, 'B')
+  channel.close()
+})
+
+unix('a server that never answers times out, and an abort ends the wait', async (t) => {
+  const path = socketPath()
+  const silent = createServer(() => {}).listen(path)
+  await once(silent, 'listening')
+  t.teardown(() => silent.close())
+  const started = Date.now()
+  await t.throwsAsync(connect(path, { timeout: 200 }), { code: codes.TIMEOUT })
+  t.true(Date.now() - started < 5000)
+  const controller = new AbortController()
+  const pending = connect(path, { signal: controller.signal })
+  controller.abort()
+  await t.throwsAsync(pending, { name: 'AbortError' })
+  t.throws(() => connect(path, { timeout: -1 }), { code: codes.INVALID_ARG })
+})
