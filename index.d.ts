@@ -84,6 +84,8 @@ export declare class NativeChannel {
   fill(priority: number): number
   /** Largest message the lane of `priority` accepts, in bytes. */
   maxMessageLen(priority: number): number
+  /** Whether a message is waiting, without taking it. */
+  hasInbound(): boolean
   /**
    * Watches process `pid` (e.g. a spawned child's) as the peer, so that its death is noticed
    * even before it attaches, and without trusting the pid it writes into shared memory.

@@ -1,8 +1,9 @@
 import test from 'ava'
+import { once } from 'node:events'
 import { closeSync, fstatSync, openSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
-import { Channel, codes } from '../lib/index.js'
+import { Channel, codes, MAX_PER_TURN } from '../lib/index.js'
 import { message, pair, verify } from './helpers/pair.js'
 
 test('tryRecv() returns null on an empty channel', (t) => {
@@ -236,4 +237,67 @@ test('views on a SharedArrayBuffer are refused with a TypeError', (t) => {
   t.is(b.tryRecv()?.toString(), 'still fine')
   a.close()
   b.close()
+})
+
+/** Fills a's outbound normal lane to the last byte (b does not read); returns how many messages went in. */
+function fill(a: Channel): number {
+  let sent = 0
+  while (a.trySend(Buffer.alloc(1024))) sent++
+  while (a.trySend(Buffer.alloc(1))) sent++ // no message fits any more, however short
+  return sent
+}
+
+test('an aborted send() is never sent, and the sends queued behind it still are', async (t) => {
+  const [a, b] = pair({ capacity: 4096 })
+  const filled = fill(a)
+  const controller = new AbortController()
+  const aborted = a.send(Buffer.from('never'), { signal: controller.signal })
+  const after = a.send(Buffer.from('after'))
+  controller.abort()
+  await t.throwsAsync(aborted, { name: 'AbortError' })
+  const received: string[] = []
+  for (let i = 0; i < filled; i++) await b.recv()
+  await after
+  received.push((await b.recv()).toString())
+  t.deepEqual(received, ['after'])
+  t.is(b.tryRecv(), null, 'the aborted message did not follow')
+  a.close()
+  b.close()
+})
+
+test('a once(\'message\') listener takes one message of a burst; the rest stay queued', async (t) => {
+  const [a, b] = pair()
+  for (const word of ['one', 'two', 'three']) t.true(a.trySend(Buffer.from(word)))
+  const [first] = (await once(b, 'message')) as [Buffer]
+  t.is(first.toString(), 'one')
+  t.is((await b.recv()).toString(), 'two')
+  t.is(b.tryRecv()?.toString(), 'three')
+  a.close()
+  b.close()
+})
+
+test('a queued send that finds the peer closed does not lose what the peer sent before closing', async (t) => {
+  const [a, b] = pair({ capacity: 4096 })
+  fill(a)
+  const queued = a.send(Buffer.from('too late'))
+  for (const word of ['last', 'words']) t.true(b.trySend(Buffer.from(word)))
+  b.close()
+  await t.throwsAsync(queued, { code: codes.PEER_CLOSED })
+  t.is((await a.recv()).toString(), 'last')
+  t.is((await a.recv()).toString(), 'words')
+  await t.throwsAsync(a.recv(), { code: codes.PEER_CLOSED })
+})
+
+test('a for-await loop over a flood lets timers run (at most MAX_PER_TURN receives per turn)', async (t) => {
+  const [a, b] = pair({ capacity: 1 << 20 })
+  const count = 5 * MAX_PER_TURN
+  for (let i = 0; i < count; i++) t.true(a.trySend(message(i, 64)))
+  a.close()
+  let ticks = 0
+  const timer = setInterval(() => ticks++, 0)
+  let received = 0
+  for await (const m of b) t.is(verify(m), received++)
+  clearInterval(timer)
+  t.is(received, count)
+  t.true(ticks >= 2, `the timer ran ${ticks} times during ${count} receives`)
 })

@@ -179,6 +179,8 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   #wantDrainEvent = false
   #ended: ShmringError | null = null
   #closeEmitted = false
+  /** `recv()` calls resolved at once since the event loop last turned (see `recv`). */
+  #resolvedThisTurn = 0
   #maxSpinNs = DEFAULT_SPIN_MICROS * 1000
   /**
    * Current adaptive spin budget of `recv()`: back to the full `spinMicros` when a spin caught
@@ -424,10 +426,17 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     const signal = options?.signal
     checkSignal(signal, 'options.signal')
     if (signal?.aborted) return Promise.reject(abortError(signal))
-    if (this.#receivers.length === 0 && this.listenerCount('message') === 0) {
+    // At most MAX_PER_TURN receives resolve at once per event-loop turn: a `for await` over a
+    // flood would otherwise run in microtasks forever and starve timers and I/O. Past the cap,
+    // the wait goes through the doorbell (a macrotask), as the 'message' drain does.
+    const fast = this.#receivers.length === 0 && this.listenerCount('message') === 0
+    if (fast && this.#resolvedThisTurn < MAX_PER_TURN) {
       try {
         const message = this.tryRecv() ?? this.#spinRecv()
-        if (message !== null) return Promise.resolve(message)
+        if (message !== null) {
+          if (this.#resolvedThisTurn++ === 0) setImmediate(() => (this.#resolvedThisTurn = 0))
+          return Promise.resolve(message)
+        }
       } catch (e) {
         return Promise.reject(e)
       }
@@ -456,8 +465,8 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
       return Promise.reject(e)
     }
     return new Promise<void>((resolve, reject) => {
-      const waiter = this.#waiter(this.#sends, resolve, reject, signal)
-      this.#sends.push({ ...waiter, data, lane: lanes })
+      // The waiter object itself goes in the queue: its abort handler removes exactly it.
+      this.#sends.push(Object.assign(this.#waiter(this.#sends, resolve, reject, signal), { data, lane: lanes }))
       this.#armRoom()
       this.#flushSends()
       this.#updateInterest()
@@ -550,7 +559,9 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
       const i = list.indexOf(waiter)
       if (i >= 0) list.splice(i, 1)
       reject(abortError(signal!))
-      this.#updateInterest()
+      // An aborted send at the head may have held back smaller ones that fit now.
+      if (i === 0 && (list as unknown[]) === this.#sends) this.#flushSends()
+      else this.#updateInterest()
     }
     const waiter: Waiter<T> = {
       resolve: (v) => {
@@ -669,12 +680,14 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
         delivered++
         continue
       }
+      // One message at a time: a listener may remove itself (`once`) or close the channel,
+      // and what it did not get must stay queued.
       if (this.listenerCount('message') === 0) return this.#updateInterest()
-      const batch = this.#tryReceive(() => takeMessages(this.#handle, MAX_PER_TURN - delivered))
-      if (batch === undefined) return
-      if (batch.length === 0) break
-      this.#emitAll(batch)
-      delivered += batch.length
+      const message = this.#tryReceive(() => takeMessage(this.#handle))
+      if (message === undefined) return
+      if (message === null) break
+      delivered++
+      this.#emitMessage(message)
     }
     if (!this.#native) return
     if (delivered >= MAX_PER_TURN) {
@@ -688,22 +701,13 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   }
 
   /**
-   * Emits every message of a batch already taken from the ring. A listener that throws does
-   * not lose the rest of the batch: delivery goes on, and the first error is rethrown on the
-   * next tick (an uncaught exception, as from any event listener).
+   * Emits one message. A listener that throws does not stop delivery: the error is rethrown
+   * on the next tick (an uncaught exception, as from any event listener).
    */
-  #emitAll(batch: Buffer[]): void {
-    let failure: { error: unknown } | undefined
-    for (const message of batch) {
-      if (!this.#native) break // a listener closed the channel: stop delivering
-      try {
-        this.emit('message', message)
-      } catch (error) {
-        failure ??= { error }
-      }
-    }
-    if (failure) {
-      const { error } = failure
+  #emitMessage(message: Buffer): void {
+    try {
+      this.emit('message', message)
+    } catch (error) {
       process.nextTick(() => {
         throw error
       })
@@ -733,6 +737,15 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
       } catch (e) {
         this.#sends.shift()
         head.reject(e)
+        if (isShmringError(e, codes.PEER_CLOSED) || isShmringError(e, codes.PEER_DEAD)) {
+          // Nothing queued can go out, and no 'drain' will come. What the peer sent before it
+          // went is still to be received: then the receive side ends the channel after
+          // delivering it (a receive reports the end); with nothing waiting, it ends now.
+          for (const pending of this.#sends.splice(0)) pending.reject(e)
+          this.#wantDrainEvent = false
+          if (!this.#inboundWaiting()) return this.#finish(e, true)
+          return this.#updateInterest()
+        }
         if (isEnd(e)) return this.#finish(e, true)
         continue
       }
@@ -752,6 +765,15 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     this.#updateInterest()
   }
 
+  /** Whether a message is waiting to be received (false if that cannot be told). */
+  #inboundWaiting(): boolean {
+    try {
+      return this.#native?.hasInbound() ?? false
+    } catch {
+      return false
+    }
+  }
+
   /** Ends this side with `reason`: rejects waiters, closes native, emits `'error'`/`'close'`. */
   #finish(reason: ShmringError, byPeer: boolean): void {
     if (!this.#native) return
@@ -764,10 +786,13 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     for (const pending of this.#sends.splice(0)) pending.reject(byPeer ? reason : closedError())
     const failed = byPeer && reason.code !== codes.PEER_CLOSED
     process.nextTick(() => {
-      if (failed && (this.listenerCount('error') > 0 || this.listenerCount('message') > 0)) this.emit('error', reason)
-      if (!this.#closeEmitted) {
-        this.#closeEmitted = true
-        this.emit('close')
+      try {
+        if (failed && (this.listenerCount('error') > 0 || this.listenerCount('message') > 0)) this.emit('error', reason)
+      } finally {
+        if (!this.#closeEmitted) {
+          this.#closeEmitted = true
+          this.emit('close')
+        }
       }
     })
   }

@@ -104,6 +104,12 @@ impl NativeChannel {
         self.with(|channel| Ok(channel.max_message_len(priority) as u32))
     }
 
+    /// Whether a message is waiting, without taking it.
+    #[napi]
+    pub fn has_inbound(&self) -> Result<bool> {
+        self.with(|channel| channel.receiver().has_message().map_err(from_channel))
+    }
+
     /// Watches process `pid` (e.g. a spawned child's) as the peer, so that its death is noticed
     /// even before it attaches, and without trusting the pid it writes into shared memory.
     #[napi]

@@ -166,6 +166,11 @@ impl Receiver {
         Ok(parked)
     }
 
+    /// Whether a message is waiting in any lane, without taking it (no system call).
+    pub fn has_message(&mut self) -> Result<bool, ChannelError> {
+        Ok(self.ready_lane()?.is_some())
+    }
+
     /// Fill ratio of the inbound lane of `priority`, 0.0 to 1.0.
     pub fn fill(&mut self, priority: Priority) -> Result<f64, ChannelError> {
         if self.shared.is_closed() {

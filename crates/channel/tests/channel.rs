@@ -618,3 +618,14 @@ fn errors_display_short_lowercase_messages() {
     assert_eq!(ChannelError::TooLarge { len: 9, max: 8 }.to_string(), "message of 9 bytes exceeds the maximum of 8");
     assert_eq!(OpenError::AlreadyAttached.to_string(), "channel already has two sides");
 }
+
+#[test]
+fn has_message_sees_a_waiting_message_without_taking_it() {
+    let (mut a, mut b) = pair();
+    assert!(!b.receiver().has_message().unwrap());
+    a.try_send_with(b"urgent", shmring_channel::Priority::Critical).unwrap();
+    assert!(b.receiver().has_message().unwrap());
+    assert!(b.receiver().has_message().unwrap(), "looking twice takes nothing");
+    assert_eq!(b.try_recv().unwrap().as_deref(), Some(&b"urgent"[..]));
+    assert!(!b.receiver().has_message().unwrap());
+}
