@@ -301,3 +301,15 @@ test('a for-await loop over a flood lets timers run (at most MAX_PER_TURN receiv
   t.is(received, count)
   t.true(ticks >= 2, `the timer ran ${ticks} times during ${count} receives`)
 })
+
+test('removeAllListeners() does not stop a later \'message\' listener from receiving', async (t) => {
+  const [a, b] = pair()
+  b.on('message', () => {})
+  b.removeAllListeners()
+  const received = once(b, 'message')
+  t.true(a.trySend(Buffer.from('still heard')))
+  const [message] = (await received) as [Buffer]
+  t.is(message.toString(), 'still heard')
+  a.close()
+  b.close()
+})

@@ -200,12 +200,30 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     super()
     this.#native = native
     this.#handle = native.handle
-    super.on('newListener', (event: string | symbol) => {
-      if (event === 'message' || event === 'drain') queueMicrotask(() => this.#updateInterest())
-    })
-    super.on('removeListener', (event: string | symbol) => {
-      if (event === 'message' || event === 'drain') this.#updateInterest()
-    })
+    this.#watchListeners()
+  }
+
+  /** Like `EventEmitter`'s; the channel's own listener hooks survive a call without an event. */
+  override removeAllListeners(event?: string | symbol): this {
+    super.removeAllListeners(event)
+    if (event === undefined || event === 'newListener' || event === 'removeListener') this.#watchListeners()
+    this.#updateInterest()
+    return this
+  }
+
+  /** Adding or removing a 'message'/'drain' listener starts or stops the doorbells it needs. */
+  #watchListeners(): void {
+    if (super.listeners('newListener').includes(this.#onNewListener)) return
+    super.on('newListener', this.#onNewListener)
+    super.on('removeListener', this.#onRemoveListener)
+  }
+
+  readonly #onNewListener = (event: string | symbol): void => {
+    if (event === 'message' || event === 'drain') queueMicrotask(() => this.#updateInterest())
+  }
+
+  readonly #onRemoveListener = (event: string | symbol): void => {
+    if (event === 'message' || event === 'drain') this.#updateInterest()
   }
 
   /** Creates an anonymous channel; hand it to a child with `spawn` (or `shareFd`). */

@@ -24,7 +24,8 @@ pub struct NativeChannelOptions {
 /// One side of a channel. Methods throw errors with a `code` (`ERR_SHMRING_*`).
 #[napi]
 pub struct NativeChannel {
-    // Doorbells first: dropping them joins their threads before the channel goes.
+    // The doorbell threads wait on watches that hold their own reference to the shared
+    // memory, so the order of teardown (`close_side`: channel, then doorbells) is free.
     data_bell: Option<Doorbell>,
     room_bell: Option<Doorbell>,
     room_watch: Option<std::sync::Arc<shmring_channel::RoomWatch>>,
