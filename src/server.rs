@@ -54,9 +54,7 @@ impl NativeServer {
     /// Re-arms the doorbell (after accepting every waiting client).
     #[napi]
     pub fn arm(&self) {
-        if let Some(bell) = &self.bell {
-            bell.arm([0; 3]);
-        }
+        arm(&self.bell);
     }
 
     /// Whether the server keeps the event loop alive (as a listening `net.Server` does).
@@ -114,9 +112,7 @@ impl NativeConnection {
     /// Re-arms the doorbell.
     #[napi]
     pub fn arm(&self) {
-        if let Some(bell) = &self.bell {
-            bell.arm([0; 3]);
-        }
+        arm(&self.bell);
     }
 
     /// The channel, once the server's answer arrived; `null` before. After a channel or an
@@ -136,6 +132,13 @@ impl NativeConnection {
     pub fn close(&mut self) {
         self.bell.take();
         self.connection.take();
+    }
+}
+
+/// Lets a started doorbell ring once more (its token is unused: readiness of a socket).
+fn arm(bell: &Option<Doorbell>) {
+    if let Some(bell) = bell {
+        bell.arm([0; 3]);
     }
 }
 
