@@ -11,7 +11,8 @@ import { join } from 'node:path'
 import test from 'ava'
 
 import { type Channel, codes, connect, listen } from '../lib/index.js'
-import { fixtures } from './helpers/child.js'
+import { fixtures, rustEcho } from './helpers/child.js'
+import { message, verify } from './helpers/pair.js'
 
 const unix = process.platform === 'win32' ? test.skip : test
 let counter = 0
@@ -68,4 +69,19 @@ unix('a server that never answers times out, and an abort ends the wait', async 
   controller.abort()
   await t.throwsAsync(pending, { name: 'AbortError' })
   t.throws(() => connect(path, { timeout: -1 }), { code: codes.INVALID_ARG })
+})
+
+unix('a Rust client that connects to a Node server echoes checksummed messages in order', async (t) => {
+  const server = listen(socketPath(), { capacity: 1 << 16 })
+  t.teardown(() => server.close())
+  const connected = once(server, 'connection') as Promise<[Channel]>
+  const child = spawn(rustEcho(), ['--connect', server.path], { stdio: 'inherit' })
+  const exited = once(child, 'exit')
+  const [channel] = await connected
+  for (let seq = 0; seq < 5000; seq++) {
+    await channel.send(message(seq, 16 + ((seq * 7919) % 4000)))
+    t.is(verify(await channel.recv()), seq)
+  }
+  channel.close()
+  t.deepEqual(await exited, [0, null])
 })

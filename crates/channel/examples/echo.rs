@@ -1,6 +1,7 @@
-//! A Rust peer for Node (or Rust) parents: attaches to the channel passed by the parent
-//! (`spawn` in Node, `Channel::pass_to_child` in Rust) and sends every message back
-//! unchanged (on the normal lane) until the parent closes.
+//! A Rust peer for Node (or Rust): attaches to the channel passed by the parent (`spawn` in
+//! Node, `Channel::pass_to_child` in Rust) — or, given `--connect PATH`, connects to the
+//! server listening there (`listen` in Node, `Listener` in Rust; Unix) — and sends every
+//! message back unchanged (on the normal lane) until the other side closes.
 //!
 //! ```sh
 //! cargo build --release -p shmring-channel --example echo
@@ -18,7 +19,13 @@ fn main() {
 
 #[cfg(any(unix, windows))]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut channel = Channel::from_parent()?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut channel = match args.as_slice() {
+        [] => Channel::from_parent()?,
+        #[cfg(unix)]
+        [flag, path] if flag == "--connect" => Channel::connect(path, std::time::Duration::from_secs(10))?,
+        _ => return Err("usage: echo [--connect SOCKET_PATH]".into()),
+    };
     let mut buf = vec![0u8; 4 << 20];
     loop {
         let len = loop {
