@@ -11,11 +11,15 @@
 import { EventEmitter } from 'node:events'
 
 import { adoptNative, type Channel, type ChannelOptions, nativeOptions } from './channel'
-import { abortError, checkInteger, checkObject, checkSignal, checkString, codes, shmringError } from './errors'
+import { abortError, checkInteger, checkObject, checkSignal, checkString, codes, isShmringError, shmringError } from './errors'
 import { NativeConnection, NativeServer } from './native'
 
 /** Clients accepted per event-loop turn before the rest wait for the next (no starvation). */
 const ACCEPTS_PER_TURN = 64
+/** After the listening socket fails (e.g. out of fds), wait this long before accepting again, in ms. */
+const ACCEPT_RETRY_MS = 100
+/** While a server's queue of waiting clients is full, `connect` retries this often, in ms. */
+const CONNECT_RETRY_MS = 5
 
 /** How long `connect` waits for the server's answer by default, in ms. */
 export const DEFAULT_CONNECT_TIMEOUT = 10_000
@@ -30,7 +34,7 @@ export interface ConnectOptions {
 export interface ServerEvents {
   /** A client connected; `channel` is this process's side of its own channel. */
   connection: [channel: Channel]
-  /** Accepting failed (the socket broke, or a channel could not be created); the server keeps listening unless closed. */
+  /** Accepting failed (the socket broke, or a channel could not be created); the server keeps listening unless closed. Without a listener: a process warning. */
   error: [error: Error]
   /** The server stopped listening. */
   close: []
@@ -54,7 +58,12 @@ export class Server extends EventEmitter {
     super()
     this.#native = native
     this.path = native.path
-    native.watch(() => this.#acceptAll())
+    try {
+      native.watch(() => this.#acceptAll())
+    } catch (e) {
+      native.close()
+      throw e
+    }
     native.setRef(true)
     native.arm()
   }
@@ -97,13 +106,29 @@ export class Server extends EventEmitter {
         }
         channel = adoptNative(accepted)
       } catch (e) {
-        this.#native?.arm()
-        this.emit('error', e as Error)
+        // The socket itself failed (clients that cannot be served are skipped natively):
+        // report it, and accept again a little later rather than spin on a lasting failure.
+        setTimeout(() => this.#native?.arm(), ACCEPT_RETRY_MS).unref()
+        this.#report(e as Error)
         return
       }
-      this.emit('connection', channel)
+      try {
+        this.emit('connection', channel)
+      } catch (error) {
+        // A throwing listener must not stop the server: rethrown as an uncaught exception,
+        // as from any event listener, while accepting goes on.
+        process.nextTick(() => {
+          throw error
+        })
+      }
     }
     setImmediate(() => this.#acceptAll())
+  }
+
+  /** `'error'` if anyone listens; otherwise a process warning (a server does not crash its process over one failed accept). */
+  #report(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error)
+    else process.emitWarning(error)
   }
 }
 
@@ -130,25 +155,22 @@ export function connect(path: string, options?: ConnectOptions): Promise<Channel
   const signal = options?.signal
   checkSignal(signal, 'options.signal')
   if (signal?.aborted) return Promise.reject(abortError(signal))
-  let native: NativeConnection
-  try {
-    native = NativeConnection.start(path)
-  } catch (e) {
-    return Promise.reject(e)
-  }
   return new Promise<Channel>((resolve, reject) => {
+    let native: NativeConnection | null = null
     let settled = false
+    let retry: NodeJS.Timeout | undefined
     const settle = (error: unknown, channel?: Channel) => {
       if (settled) return
       settled = true
       clearTimeout(timer)
+      clearTimeout(retry)
       signal?.removeEventListener('abort', onAbort)
-      native.close()
+      native?.close()
       if (channel) resolve(channel)
       else reject(error)
     }
     const attempt = () => {
-      if (settled) return
+      if (settled || !native) return
       try {
         const received = native.finish()
         if (received === null) return native.arm()
@@ -157,13 +179,26 @@ export function connect(path: string, options?: ConnectOptions): Promise<Channel
         settle(e)
       }
     }
+    // Connecting never waits natively: a server whose queue is full answers TIMEOUT at once,
+    // and we try again until our own deadline.
+    const start = () => {
+      if (settled) return
+      try {
+        native = NativeConnection.start(path)
+        native.watch(attempt)
+      } catch (e) {
+        if (isShmringError(e, codes.TIMEOUT)) retry = setTimeout(start, CONNECT_RETRY_MS)
+        else settle(e)
+        return
+      }
+      attempt() // the answer may be there already
+    }
     const onAbort = () => settle(abortError(signal!))
     const timer = setTimeout(
-      () => settle(shmringError(codes.TIMEOUT, `the server at ${path} did not answer within ${timeout} ms; check that its event loop is not blocked`)),
+      () => settle(shmringError(codes.TIMEOUT, `the server at ${path} did not answer within ${timeout} ms; check that it runs and that its event loop is not blocked`)),
       timeout,
     )
     signal?.addEventListener('abort', onAbort, { once: true })
-    native.watch(attempt)
-    attempt() // the answer may be there already
+    start()
   })
 }

@@ -131,7 +131,10 @@ pub fn from_open(e: OpenError) -> Error {
         {
             Code::NotFound
         }
-        OpenError::Os(e) if e.kind() == std::io::ErrorKind::TimedOut => Code::Timeout,
+        // `connect`: no answer in time, or (`WouldBlock`) the server's queue is full.
+        OpenError::Os(e) if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => {
+            Code::Timeout
+        }
         OpenError::Segment(SegmentOpenError::Os(_)) | OpenError::Os(_) => Code::Os,
         OpenError::Segment(_) => Code::Incompatible,
     };

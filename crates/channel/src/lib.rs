@@ -357,7 +357,7 @@ impl Channel {
         }
     }
 
-    fn sender_shared(&self) -> &std::sync::Arc<Shared> {
+    pub(crate) fn sender_shared(&self) -> &std::sync::Arc<Shared> {
         self.sender.shared()
     }
 

@@ -110,7 +110,11 @@ impl Listener {
     /// Waits for a client and hands it a new channel; returns this side (A) of it. The
     /// client's pid, where the OS reports it, is watched as the peer.
     pub fn accept(&self) -> Result<Channel, AcceptError> {
-        let (stream, _) = self.socket.accept().map_err(AcceptError::Listener)?;
+        let (stream, _) = self.socket.accept().map_err(|e| match e.raw_os_error() {
+            // The connection died in the queue: that client's problem, not the listener's.
+            Some(libc::ECONNABORTED | libc::EPROTO) => AcceptError::Client(e),
+            _ => AcceptError::Listener(e),
+        })?;
         // Accepted sockets may inherit non-blocking mode on some systems; the handshake is one
         // small send on a fresh connection.
         stream.set_nonblocking(false).map_err(AcceptError::Client)?;
@@ -130,6 +134,9 @@ impl Listener {
         message[..8].copy_from_slice(&HANDSHAKE_MAGIC);
         message[8..].copy_from_slice(&channel.id().to_le_bytes());
         send_with_fd(&stream, &message, &fd).map_err(AcceptError::Client)?;
+        // Until the client attaches: its hang-up before then (a timeout, an abort, a crash of
+        // its handshake) ends this channel as a dead peer instead of leaving it waiting.
+        channel.sender_shared().hold_handshake(stream.into());
         Ok(channel)
     }
 }
@@ -165,14 +172,22 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to the socket at `path` and checks that the server runs as our user. Does not
-    /// wait for the server's answer (a connection to a listening socket completes at once).
+    /// Connects to the socket at `path` and checks that the server runs as our user. Never
+    /// waits: not for the server's answer, and not when its queue of waiting clients is full
+    /// (then `WouldBlock`: retry). The connection is left non-blocking.
     ///
     /// # Errors
-    /// As [`Channel::connect`], without `TimedOut` and the handshake's errors.
+    /// As [`Channel::connect`], with `WouldBlock` instead of `TimedOut`, without the
+    /// handshake's errors.
     pub fn start(path: impl AsRef<Path>) -> Result<Connection, OpenError> {
         let path = path.as_ref().to_path_buf();
-        let stream = UnixStream::connect(&path).map_err(OpenError::Os)?;
+        let stream = connect_nonblocking(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => OpenError::Os(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("the server at {} is not accepting connections (its queue is full); retry", path.display()),
+            )),
+            _ => OpenError::Os(e),
+        })?;
         let server = peer_credentials(&stream).map_err(OpenError::Os)?;
         if server.uid != nix::unistd::geteuid().as_raw() {
             return Err(OpenError::Os(io::Error::new(
@@ -238,8 +253,22 @@ impl Channel {
     /// another user); [`OpenError::Incompatible`] when the server's answer is not a shmring
     /// handshake; every error of [`Channel::from_fd`].
     pub fn connect(path: impl AsRef<Path>, timeout: Duration) -> Result<Channel, OpenError> {
-        let connection = Connection::start(path)?;
-        connection.set_timeout(timeout).map_err(OpenError::Os)?;
+        let deadline = std::time::Instant::now() + timeout;
+        let connection = loop {
+            match Connection::start(path.as_ref()) {
+                Err(OpenError::Os(e))
+                    if e.kind() == io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(OpenError::Os(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Err(OpenError::Os(io::Error::new(io::ErrorKind::TimedOut, e.to_string())));
+                }
+                result => break result?,
+            }
+        };
+        connection.set_nonblocking(false).map_err(OpenError::Os)?;
+        connection.set_timeout(deadline.saturating_duration_since(std::time::Instant::now())).map_err(OpenError::Os)?;
         match connection.finish()? {
             Some(channel) => Ok(channel),
             None => Err(OpenError::Os(io::Error::new(
@@ -261,17 +290,44 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
     if !meta.file_type().is_socket() || meta.uid() != nix::unistd::geteuid().as_raw() {
         return Err(in_use("exists and is not a socket of ours"));
     }
-    match UnixStream::connect(path) {
+    // Non-blocking: a live server with a full queue answers `WouldBlock` (Linux) instead of
+    // making us wait. (macOS refuses such a connection outright, so there a live server whose
+    // queue is full looks stale: docs/DECISIONS.md §23.)
+    match connect_nonblocking(path) {
         Ok(_) => Err(in_use("has a server listening")),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(in_use("has a server listening")),
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => std::fs::remove_file(path),
         Err(e) => Err(e),
+    }
+}
+
+/// A connection to the socket at `path` made without waiting: `WouldBlock` when the server's
+/// queue of waiting clients is full. The stream is non-blocking and close-on-exec.
+fn connect_nonblocking(path: &Path) -> io::Result<UnixStream> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::empty(), None)?;
+    fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    let address = UnixAddr::new(path)?;
+    loop {
+        match connect(fd.as_raw_fd(), &address) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            // A Unix-domain connect completes at once or not at all; EINPROGRESS would be a
+            // queue-full wait on systems that report it so.
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINPROGRESS) => {
+                return Err(io::Error::from(io::ErrorKind::WouldBlock))
+            }
+            result => result?,
+        }
+        return Ok(UnixStream::from(fd));
     }
 }
 
 /// Who is at the other end of a connected Unix socket.
 struct PeerCredentials {
     uid: u32,
-    /// Where the OS reports it (Linux); untrusted beyond being a pid to watch.
+    /// Where the OS reports it (Linux, macOS); untrusted beyond being a pid to watch.
     pid: Option<u32>,
 }
 
@@ -284,7 +340,14 @@ fn peer_credentials(stream: &UnixStream) -> io::Result<PeerCredentials> {
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn peer_credentials(stream: &UnixStream) -> io::Result<PeerCredentials> {
     let (uid, _gid) = nix::unistd::getpeereid(stream)?;
-    Ok(PeerCredentials { uid: uid.as_raw(), pid: None })
+    #[cfg(target_vendor = "apple")]
+    let pid = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::LocalPeerPid)
+        .ok()
+        .and_then(|pid| u32::try_from(pid).ok())
+        .filter(|&pid| pid > 0);
+    #[cfg(not(target_vendor = "apple"))]
+    let pid = None;
+    Ok(PeerCredentials { uid: uid.as_raw(), pid })
 }
 
 fn send_with_fd(stream: &UnixStream, message: &[u8], fd: &OwnedFd) -> io::Result<()> {
@@ -309,7 +372,9 @@ fn send_with_fd(stream: &UnixStream, message: &[u8], fd: &OwnedFd) -> io::Result
 fn receive_with_fd(stream: &UnixStream, path: &Path) -> Result<Option<([u8; HANDSHAKE_LEN], OwnedFd)>, OpenError> {
     // One byte more than the message, to notice a longer one.
     let mut message = [0u8; HANDSHAKE_LEN + 1];
-    let mut control = nix::cmsg_space!([RawFd; 1]);
+    // Room for as many fds as one message can carry (Linux: SCM_MAX_FD = 253), so a hostile
+    // server cannot truncate the control data and leave fds we never saw open.
+    let mut control = nix::cmsg_space!([RawFd; 253]);
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let flags = MsgFlags::MSG_CMSG_CLOEXEC;
     #[cfg(not(any(target_os = "linux", target_os = "android")))]

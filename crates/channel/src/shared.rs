@@ -40,6 +40,10 @@ pub(crate) struct Shared {
     corrupt: AtomicBool,
     /// `peer_is_dead` saw the peer's process gone (sticky).
     peer_dead: AtomicBool,
+    /// Server side of the rendezvous (`server.rs`): the client's connection, kept until the
+    /// client attaches. Its hang-up before that means the client gave up (`peer_is_dead`).
+    #[cfg(unix)]
+    handshake: std::sync::Mutex<Option<std::os::fd::OwnedFd>>,
     // Declared last: the mapping must outlive every reference above into it.
     pub(crate) segment: Segment,
 }
@@ -143,7 +147,46 @@ impl Shared {
             closed: AtomicBool::new(false),
             corrupt: AtomicBool::new(false),
             peer_dead: AtomicBool::new(false),
+            #[cfg(unix)]
+            handshake: std::sync::Mutex::new(None),
             segment,
+        }
+    }
+
+    /// Keeps the rendezvous connection `fd` until the peer attaches (see `handshake`).
+    #[cfg(unix)]
+    pub(crate) fn hold_handshake(&self, fd: std::os::fd::OwnedFd) {
+        *self.handshake.lock().unwrap_or_else(|p| p.into_inner()) = Some(fd);
+    }
+
+    /// Whether the client of a rendezvous hung up without attaching (a system call: slow path
+    /// only). Once the peer has attached, the connection is closed and this is false.
+    #[cfg(unix)]
+    fn handshake_abandoned(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let mut held = self.handshake.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(fd) = held.as_ref() else { return false };
+        // ORDERING: Acquire pairs with the peer's AcqRel claim of its state in `attach`.
+        if self.control.state(self.side.peer()).load(Ordering::Acquire) != NOT_ATTACHED {
+            *held = None; // attached: the connection has served its purpose
+            return false;
+        }
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0) {
+            return false;
+        }
+        // Readable: the client sends nothing, so this is its hang-up (EOF) or an error.
+        let mut byte = [0u8; 1];
+        let peeked = nix::sys::socket::recv(
+            std::os::fd::AsRawFd::as_raw_fd(fd),
+            &mut byte,
+            nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+        );
+        match peeked {
+            Ok(0) => true,
+            Ok(_) | Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => false,
+            Err(_) => true,
         }
     }
 
@@ -228,6 +271,8 @@ impl Shared {
         // ORDERING: Relaxed; the pid is only a hint for the watch (untrusted anyway).
         let pid = self.control.pid(self.side.peer()).load(Ordering::Relaxed);
         let dead = self.peer_watch.is_dead(pid, || self.exit_alarm());
+        #[cfg(unix)]
+        let dead = dead || self.handshake_abandoned();
         // ORDERING: Relaxed; a sticky local flag, no data hangs on it.
         self.peer_dead.fetch_or(dead, Ordering::Relaxed);
         dead

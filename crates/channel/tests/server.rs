@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-use shmring_channel::{AcceptError, Channel, ChannelError, ChannelOptions, Listener, OpenError, HANDSHAKE_MAGIC};
+use shmring_channel::{
+    AcceptError, Channel, ChannelError, ChannelOptions, Connection, Listener, OpenError, HANDSHAKE_MAGIC,
+};
 use support::LIMIT;
 
 const SMALL: ChannelOptions = ChannelOptions { capacity: 64 << 10, high_capacity: 4096, critical_capacity: 4096 };
@@ -188,9 +190,9 @@ fn a_server_that_answers_anything_but_a_handshake_is_refused_without_leaking_fds
     let e = connect_to_fake(move |s| send(&s, &handshake(id), &[]));
     assert!(incompatible(&e), "no fd: {e:?}");
 
-    let (one, two) = (real.share_fd().unwrap(), real.share_fd().unwrap());
-    let e = connect_to_fake(move |s| send(&s, &handshake(id), &[&one, &two]));
-    assert!(incompatible(&e), "two fds: {e:?}");
+    let three = [real.share_fd().unwrap(), real.share_fd().unwrap(), real.share_fd().unwrap()];
+    let e = connect_to_fake(move |s| send(&s, &handshake(id), &three.iter().collect::<Vec<_>>()));
+    assert!(incompatible(&e), "three fds: {e:?}");
 
     let segment = real.share_fd().unwrap();
     let e = connect_to_fake(move |s| send(&s, &handshake(id ^ 1), &[&segment]));
@@ -239,4 +241,39 @@ fn a_client_that_hangs_up_does_not_stop_the_listener() {
     let mut served = listener.accept().unwrap();
     assert_eq!(served.recv_timeout(LIMIT).unwrap(), b"hi");
     client.join().unwrap();
+}
+
+#[test]
+fn a_client_that_gives_up_before_attaching_ends_its_server_channel() {
+    let path = socket_path();
+    let listener = Listener::bind(&path, &SMALL).unwrap();
+    let connection = Connection::start(&path).unwrap();
+    let mut channel = listener.accept().unwrap();
+    drop(connection); // a timeout or an abort: the channel it was sent is never attached
+    let started = Instant::now();
+    let end = channel.recv_timeout(LIMIT);
+    assert!(matches!(end, Err(ChannelError::PeerDead)), "after the client hung up: {end:?}");
+    // Noticed at the next liveness check (every 5 s at most while the client's pid lives).
+    assert!(started.elapsed() < Duration::from_secs(8), "noticed after {:?}", started.elapsed());
+}
+
+#[test]
+fn connecting_to_a_server_whose_queue_is_full_never_waits_past_its_deadline() {
+    let path = socket_path();
+    let _listener = Listener::bind(&path, &SMALL).unwrap(); // never accepts
+    let mut queued = Vec::new();
+    let full = loop {
+        match Connection::start(&path) {
+            Ok(connection) => queued.push(connection),
+            Err(e) => break e,
+        }
+        assert!(queued.len() < 10_000, "the queue never filled");
+    };
+    assert!(matches!(&full, OpenError::Os(e) if e.kind() == std::io::ErrorKind::WouldBlock), "{full:?}");
+    let started = Instant::now();
+    let late = Channel::connect(&path, Duration::from_millis(200)).unwrap_err();
+    assert!(matches!(&late, OpenError::Os(e) if e.kind() == std::io::ErrorKind::TimedOut), "{late:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "waited {:?}", started.elapsed());
+    // A live server with a full queue is still a live server.
+    assert_eq!(Listener::bind(&path, &SMALL).unwrap_err().kind(), std::io::ErrorKind::AddrInUse);
 }
