@@ -9,8 +9,10 @@ import test from 'ava'
 import { spawn as spawnProcess, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { closeSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
-import { Channel, codes, spawn, type ChannelOptions } from '../lib/index.js'
+import { Channel, codes, connect, spawn, type ChannelOptions } from '../lib/index.js'
 import { attach } from './fixtures/lifecycle-attach.js'
 import { fixture, startWorker, within } from './fixtures/lifecycle-worker-boot.js'
 import { message, verify } from './helpers/pair.js'
@@ -405,4 +407,31 @@ test('a send() waiting for room keeps a child alive until the parent reads', asy
   t.deepEqual([exit.code, exit.signal], [0, null], exit.stderr)
   t.true(exit.stdout.includes(`sent ${received}`), `${exit.stdout} / received ${received}`)
   channel.close()
+})
+
+const unixOnly = process.platform === 'win32' ? test.skip : test
+const serverPath = (what: string) => join(tmpdir(), `shmring-lifecycle-${process.pid}-${what}.sock`)
+
+unixOnly('an unref()\'d server lets its process exit; a ref\'d one keeps it alive until it closes itself', async (t) => {
+  const unrefd = await runFixture('lifecycle-server', [serverPath('unref'), 'unref'], 20_000)
+  t.deepEqual([unrefd.code, unrefd.signal], [0, null], unrefd.stderr)
+  t.regex(unrefd.stdout, /listening/)
+
+  const path = serverPath('close')
+  const child = spawnProcess(process.execPath, ['--import=tsx', fixture('lifecycle-server'), path, 'close'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = watch(child, 20_000)
+  await once(child.stdout!, 'data')
+  await tick(300)
+  t.deepEqual([child.exitCode, child.signalCode], [null, null], 'a listening server keeps its process alive')
+  const channel = await connect(path)
+  const exit = await exited
+  t.deepEqual([exit.code, exit.signal], [0, null], exit.stderr)
+  t.regex(exit.stdout, /served one/)
+  channel.close()
+})
+
+unixOnly('worker.terminate() of a worker with a listening server is clean', async (t) => {
+  const exit = await runFixture('lifecycle-server', [serverPath('worker'), 'worker'], 20_000)
+  t.deepEqual([exit.code, exit.signal], [0, null], exit.stderr)
+  t.regex(exit.stdout, /listening\nterminated/)
 })
