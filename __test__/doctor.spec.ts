@@ -32,10 +32,10 @@ linux('doctor --json reports the Linux backends and probes that hold here', (t) 
   t.is(native.waitBackend, 'futex')
   t.regex(report.binary.path ?? '', /shmring\.linux-[a-z0-9]+-(gnu|musl)\.node$/)
   const probes = new Map(native.probes.map((p) => [p.name, p]))
-  for (const name of ['segment', 'seals', 'fd passing', 'futex', 'named segment', 'memfd_create', 'pidfd_open']) {
+  for (const name of ['segment', 'seals', 'fd passing', 'futex', 'named segment', 'server', 'memfd_create', 'pidfd_open']) {
     t.true(probes.has(name), `probe ${name} missing`)
   }
-  for (const name of ['segment', 'seals', 'fd passing', 'futex', 'named segment', 'memfd_create']) {
+  for (const name of ['segment', 'seals', 'fd passing', 'futex', 'named segment', 'server', 'memfd_create']) {
     t.true(probes.get(name)?.ok, `${name}: ${probes.get(name)?.detail}`)
   }
   t.regex(probes.get('seals')?.detail ?? '', /seals 0x[0-9a-f]*7\)/)

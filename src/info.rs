@@ -67,6 +67,8 @@ pub fn native_info() -> NativeInfo {
     let mut probes = Vec::new();
     probe_segment_and_wait(&mut probes);
     probe_named_segment(&mut probes);
+    #[cfg(unix)]
+    probe_server(&mut probes);
     os::probes(&mut probes);
     NativeInfo {
         os: std::env::consts::OS.to_owned(),
@@ -146,6 +148,37 @@ fn probe_named_segment(probes: &mut Vec<NativeProbe>) {
             Ok(format!("created, opened and removed {name}"))
         });
     probe(probes, "named segment", result);
+}
+
+/// The server rendezvous as `listen`/`connect` use it: a Unix socket in the temporary
+/// directory, a channel passed over it (`SCM_RIGHTS`) and one message through that channel.
+#[cfg(unix)]
+fn probe_server(probes: &mut Vec<NativeProbe>) {
+    use shmring_channel::{Channel, ChannelOptions, Listener};
+    let result = SegmentName::random("shmring-doctor-")
+        .map_err(|e| format!("making a random name failed: {e}"))
+        .and_then(|name| {
+            let path = std::env::temp_dir().join(format!("{name}.sock"));
+            let small = ChannelOptions { capacity: 4096, high_capacity: 4096, critical_capacity: 4096 };
+            let listener =
+                Listener::bind(&path, &small).map_err(|e| format!("listening on {} failed: {e}", path.display()))?;
+            let client_path = path.clone();
+            let client = std::thread::spawn(move || -> Result<(), String> {
+                let mut channel = Channel::connect(&client_path, Duration::from_secs(5))
+                    .map_err(|e| format!("connecting to {} failed: {e}", client_path.display()))?;
+                channel.send(b"probe", Some(Duration::from_secs(5))).map_err(|e| format!("sending failed: {e}"))
+            });
+            let mut served = listener.accept().map_err(|e| format!("accepting failed: {e}"))?;
+            client.join().map_err(|_| "the client thread panicked".to_owned())??;
+            match served.recv_timeout(Duration::from_secs(5)) {
+                Ok(message) if message == b"probe" => {
+                    Ok(format!("listened on {}, passed a channel over it and received through it", path.display()))
+                }
+                Ok(other) => Err(format!("received {} bytes instead of the probe message", other.len())),
+                Err(e) => Err(format!("receiving through the passed channel failed: {e}")),
+            }
+        });
+    probe(probes, "server", result);
 }
 
 #[cfg(target_os = "linux")]
