@@ -14,8 +14,12 @@ import { adoptNative, type Channel, type ChannelOptions, nativeOptions } from '.
 import { abortError, checkInteger, checkObject, checkSignal, checkString, codes, isShmringError, shmringError } from './errors'
 import { NativeConnection, NativeServer } from './native'
 
-/** Clients accepted per event-loop turn before the rest wait for the next (no starvation). */
-const ACCEPTS_PER_TURN = 64
+/**
+ * Clients accepted per event-loop turn before the rest wait for the next (no starvation).
+ * Each costs a channel creation (~3.5 ms for the default 4 MiB lanes on the development VM:
+ * the segment's memory is allocated up front), so a burst blocks the loop ~30 ms at most.
+ */
+const ACCEPTS_PER_TURN = 8
 /** After the listening socket fails (e.g. out of fds), wait this long before accepting again, in ms. */
 const ACCEPT_RETRY_MS = 100
 /** While a server's queue of waiting clients is full, `connect` retries this often, in ms. */
