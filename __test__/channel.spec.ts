@@ -313,3 +313,13 @@ test('removeAllListeners() does not stop a later \'message\' listener from recei
   a.close()
   b.close()
 })
+
+test('after the peer ended the channel, our own close() makes later calls report ERR_SHMRING_CLOSED', async (t) => {
+  const [a, b] = pair()
+  b.close()
+  await t.throwsAsync(a.recv(), { code: codes.PEER_CLOSED })
+  t.throws(() => a.trySend(Buffer.from('x')), { code: codes.PEER_CLOSED }, 'before our close: the peer ended it')
+  a.close()
+  t.throws(() => a.trySend(Buffer.from('x')), { code: codes.CLOSED })
+  await t.throwsAsync(a.recv(), { code: codes.CLOSED })
+})

@@ -179,6 +179,8 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   #wantDrainEvent = false
   #ended: ShmringError | null = null
   #closeEmitted = false
+  /** A capped drain scheduled its continuation (`#drain`). */
+  #continuing = false
   /** `recv()` calls resolved at once since the event loop last turned (see `recv`). */
   #resolvedThisTurn = 0
   #maxSpinNs = DEFAULT_SPIN_MICROS * 1000
@@ -462,8 +464,9 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
       return Promise.reject(this.#ended ?? closedError())
     }
     return new Promise<Buffer>((resolve, reject) => {
-      this.#receivers.push(this.#waiter(this.#receivers, resolve, reject, signal))
-      this.#updateInterest()
+      const waiter = this.#waiter(this.#receivers, resolve, reject, signal)
+      this.#receivers.push(waiter)
+      this.#enqueued(this.#receivers, waiter, () => this.#updateInterest())
     })
   }
 
@@ -484,10 +487,13 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     }
     return new Promise<void>((resolve, reject) => {
       // The waiter object itself goes in the queue: its abort handler removes exactly it.
-      this.#sends.push(Object.assign(this.#waiter(this.#sends, resolve, reject, signal), { data, lane: lanes }))
-      this.#armRoom()
-      this.#flushSends()
-      this.#updateInterest()
+      const pending = Object.assign(this.#waiter(this.#sends, resolve, reject, signal), { data, lane: lanes })
+      this.#sends.push(pending)
+      this.#enqueued(this.#sends, pending, () => {
+        this.#armRoom()
+        this.#flushSends()
+        this.#updateInterest()
+      })
     })
   }
 
@@ -523,6 +529,9 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
    * Idempotent.
    */
   close(): void {
+    // After the peer ended the channel, our own close() still makes later calls report
+    // ERR_SHMRING_CLOSED (this side closed), not the peer's ending again.
+    if (!this.#native) this.#ended = null
     this.#finish(closedError(), false)
   }
 
@@ -570,6 +579,20 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   #receiveFailed(e: unknown): unknown {
     if (isEnd(e)) this.#finish(e, true)
     return e
+  }
+
+  /**
+   * Runs `start` (which starts the doorbells `waiter` needs); if that throws (a doorbell thread
+   * could not be started), `waiter` leaves `list` and is rejected instead of waiting forever.
+   */
+  #enqueued<T>(list: Waiter<T>[], waiter: Waiter<T>, start: () => void): void {
+    try {
+      start()
+    } catch (e) {
+      const i = list.indexOf(waiter)
+      if (i >= 0) list.splice(i, 1)
+      waiter.reject(e)
+    }
   }
 
   #waiter<T>(list: Waiter<T>[], resolve: (v: T) => void, reject: (e: unknown) => void, signal?: AbortSignal): Waiter<T> {
@@ -709,7 +732,12 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     }
     if (!this.#native) return
     if (delivered >= MAX_PER_TURN) {
+      // One continuation at a time: a doorbell ring before it runs must not start a second
+      // chain (each would deliver its own MAX_PER_TURN per turn).
+      if (this.#continuing) return
+      this.#continuing = true
       setImmediate(() => {
+        this.#continuing = false
         if (!this.#dataArmed) this.#onReadable()
       })
       return
