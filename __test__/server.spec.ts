@@ -85,3 +85,18 @@ unix('a Rust client that connects to a Node server echoes checksummed messages i
   channel.close()
   t.deepEqual(await exited, [0, null])
 })
+
+unix('a Node client of a Rust server echoes checksummed messages in order', async (t) => {
+  const path = socketPath()
+  const child = spawn(rustEcho(), ['--listen', path], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = once(child, 'exit')
+  await once(child.stdout!, 'data') // "listening on …"
+  const channel = await connect(path)
+  for (let seq = 0; seq < 5000; seq++) {
+    await channel.send(message(seq, 16 + ((seq * 7919) % 4000)))
+    t.is(verify(await channel.recv()), seq)
+  }
+  channel.close()
+  t.deepEqual(await exited, [0, null])
+  t.false(existsSync(path), 'the Rust listener removed its socket file')
+})

@@ -1,7 +1,8 @@
 //! A Rust peer for Node (or Rust): attaches to the channel passed by the parent (`spawn` in
 //! Node, `Channel::pass_to_child` in Rust) — or, given `--connect PATH`, connects to the
-//! server listening there (`listen` in Node, `Listener` in Rust; Unix) — and sends every
-//! message back unchanged (on the normal lane) until the other side closes.
+//! server listening there (`listen` in Node, `Listener` in Rust), or, given `--listen PATH`,
+//! serves one client that connects there (Unix) — and sends every message back unchanged (on
+//! the normal lane) until the other side closes.
 //!
 //! ```sh
 //! cargo build --release -p shmring-channel --example echo
@@ -24,7 +25,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         [] => Channel::from_parent()?,
         #[cfg(unix)]
         [flag, path] if flag == "--connect" => Channel::connect(path, std::time::Duration::from_secs(10))?,
-        _ => return Err("usage: echo [--connect SOCKET_PATH]".into()),
+        #[cfg(unix)]
+        [flag, path] if flag == "--listen" => {
+            let listener = shmring_channel::Listener::bind(path, &shmring_channel::ChannelOptions::default())?;
+            println!("listening on {path}");
+            listener.accept()?
+        }
+        _ => return Err("usage: echo [--connect SOCKET_PATH | --listen SOCKET_PATH]".into()),
     };
     let mut buf = vec![0u8; 4 << 20];
     loop {
