@@ -70,6 +70,11 @@ pub struct Listener {
     /// (device, inode) of the socket file we bound, so we never remove someone else's.
     identity: (u64, u64),
     options: ChannelOptions,
+    /// Linux: an abstract socket named after `path`, bound for the listener's life: only one
+    /// server at a time may prepare or hold `path` (see `path_lock`). Dropped after `Drop`
+    /// removed the socket file.
+    #[cfg(target_os = "linux")]
+    _lock: OwnedFd,
 }
 
 impl Listener {
@@ -82,6 +87,10 @@ impl Listener {
     /// `InvalidInput` for a path too long for a socket address (about 100 bytes); OS errors.
     pub fn bind(path: impl AsRef<Path>, options: &ChannelOptions) -> io::Result<Listener> {
         let path = path.as_ref().to_path_buf();
+        // Taken before the stale check: two servers starting on one stale path cannot both
+        // decide it is stale and remove each other's new socket.
+        #[cfg(target_os = "linux")]
+        let lock = path_lock(&path)?;
         let socket = match UnixListener::bind(&path) {
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
                 remove_stale_socket(&path)?;
@@ -93,7 +102,14 @@ impl Listener {
         // connects before this is still refused at accept (its uid is checked).
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         let meta = std::fs::symlink_metadata(&path)?;
-        Ok(Listener { socket, path, identity: (meta.dev(), meta.ino()), options: *options })
+        Ok(Listener {
+            socket,
+            path,
+            identity: (meta.dev(), meta.ino()),
+            options: *options,
+            #[cfg(target_os = "linux")]
+            _lock: lock,
+        })
     }
 
     /// The socket path clients connect to.
@@ -281,6 +297,40 @@ impl Channel {
 
 fn incompatible(path: &Path, why: &str) -> OpenError {
     OpenError::Incompatible(format!("the server at {}: {why}", path.display()))
+}
+
+/// Linux: binds the abstract socket `shmring-listen:<FNV-1a of the absolute path>`, which
+/// exists only while its process holds it (no file, gone with the process): a second server
+/// for the same path gets `AddrInUse`. The name hash is fixed, so every shmring build agrees.
+#[cfg(target_os = "linux")]
+fn path_lock(path: &Path) -> io::Result<OwnedFd> {
+    let file =
+        path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the socket path names no file"))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.canonicalize()?,
+        _ => std::env::current_dir()?,
+    };
+    let absolute = dir.join(file);
+    let hash = std::os::unix::ffi::OsStrExt::as_bytes(absolute.as_os_str())
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let name = format!("shmring-listen:{hash:016x}");
+    let address = nix::sys::socket::UnixAddr::new_abstract(name.as_bytes())?;
+    // Bound, never listening: it holds the name and accepts no connections.
+    let socket = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::Stream,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    match nix::sys::socket::bind(socket.as_raw_fd(), &address) {
+        Ok(()) => Ok(socket),
+        Err(nix::errno::Errno::EADDRINUSE) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("another shmring server listens (or is starting) on {}", path.display()),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A socket file at `path` that nobody accepts on is removed, if it is a socket of ours.

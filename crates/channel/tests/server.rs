@@ -277,3 +277,16 @@ fn connecting_to_a_server_whose_queue_is_full_never_waits_past_its_deadline() {
     // A live server with a full queue is still a live server.
     assert_eq!(Listener::bind(&path, &SMALL).unwrap_err().kind(), std::io::ErrorKind::AddrInUse);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_second_server_for_a_path_is_refused_even_when_the_socket_file_is_gone() {
+    let path = socket_path();
+    let first = Listener::bind(&path, &SMALL).unwrap();
+    std::fs::remove_file(&path).unwrap(); // as a second server racing on a stale file would have
+    let second = Listener::bind(&path, &SMALL).unwrap_err();
+    assert_eq!(second.kind(), std::io::ErrorKind::AddrInUse, "{second}");
+    drop(first);
+    let third = Listener::bind(&path, &SMALL).expect("the path is free once the first server is gone");
+    drop(third);
+}
