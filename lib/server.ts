@@ -108,7 +108,13 @@ export class Server extends EventEmitter {
           native.arm()
           return
         }
-        channel = adoptNative(accepted)
+        try {
+          channel = adoptNative(accepted)
+        } catch (e) {
+          accepted.close() // that client's channel only: the server goes on
+          this.#report(e as Error)
+          continue
+        }
       } catch (e) {
         // The socket itself failed (clients that cannot be served are skipped natively):
         // report it, and accept again a little later rather than spin on a lasting failure.

@@ -187,8 +187,13 @@ mod imp {
         Arc::clone(connection) as Source
     }
 
+    /// Clients that cannot be served, skipped in one call before it yields (returns `None`;
+    /// the doorbell rings again at once while more are waiting): a backlog of clients that gave
+    /// up must not hold the JavaScript thread.
+    const SKIPS_PER_CALL: usize = 32;
+
     pub fn accept(listener: &Listener) -> Result<Option<Channel>> {
-        loop {
+        for _ in 0..SKIPS_PER_CALL {
             match listener.accept() {
                 Ok(channel) => return Ok(Some(channel)),
                 Err(AcceptError::Listener(e)) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
@@ -201,6 +206,7 @@ mod imp {
                 }
             }
         }
+        Ok(None)
     }
 
     pub fn connect(path: &str) -> Result<SharedConnection> {

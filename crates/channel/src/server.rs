@@ -70,11 +70,11 @@ pub struct Listener {
     /// (device, inode) of the socket file we bound, so we never remove someone else's.
     identity: (u64, u64),
     options: ChannelOptions,
-    /// Linux: an abstract socket named after `path`, bound for the listener's life: only one
-    /// server at a time may prepare or hold `path` (see `path_lock`). Dropped after `Drop`
-    /// removed the socket file.
+    /// Linux: an abstract socket named after `path`, held for the listener's life: only one
+    /// server of our user at a time may prepare or hold `path` (see `path_lock`). Dropped after
+    /// `Drop` removed the socket file.
     #[cfg(target_os = "linux")]
-    _lock: OwnedFd,
+    _lock: Option<UnixListener>,
 }
 
 impl Listener {
@@ -134,6 +134,11 @@ impl Listener {
         // Accepted sockets may inherit non-blocking mode on some systems; the handshake is one
         // small send on a fresh connection.
         stream.set_nonblocking(false).map_err(AcceptError::Client)?;
+        // A client that already hung up (it gave up while waiting in the queue) costs no
+        // channel: checked without waiting before one is created.
+        if hung_up(&stream) {
+            return Err(AcceptError::Client(io::Error::new(io::ErrorKind::ConnectionAborted, "the client hung up")));
+        }
         let peer = peer_credentials(&stream).map_err(AcceptError::Client)?;
         if peer.uid != nix::unistd::geteuid().as_raw() {
             return Err(AcceptError::Client(io::Error::new(
@@ -299,11 +304,15 @@ fn incompatible(path: &Path, why: &str) -> OpenError {
     OpenError::Incompatible(format!("the server at {}: {why}", path.display()))
 }
 
-/// Linux: binds the abstract socket `shmring-listen:<FNV-1a of the absolute path>`, which
-/// exists only while its process holds it (no file, gone with the process): a second server
-/// for the same path gets `AddrInUse`. The name hash is fixed, so every shmring build agrees.
+/// Linux: binds (and listens on) the abstract socket `shmring-listen:<FNV-1a of the absolute
+/// path>`, which exists only while its process holds it (no file, gone with the process): a
+/// second server of our user for the same path gets `AddrInUse`. The name hash is fixed, so
+/// every shmring build agrees. Abstract names have no permissions: a name held by another user
+/// (or by something that does not answer) is a squatter, not a server of ours, and is ignored
+/// (`None`: no lock, as on other systems) rather than letting it block us.
 #[cfg(target_os = "linux")]
-fn path_lock(path: &Path) -> io::Result<OwnedFd> {
+fn path_lock(path: &Path) -> io::Result<Option<UnixListener>> {
+    use std::os::linux::net::SocketAddrExt;
     let file =
         path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the socket path names no file"))?;
     let dir = match path.parent() {
@@ -314,22 +323,22 @@ fn path_lock(path: &Path) -> io::Result<OwnedFd> {
     let hash = std::os::unix::ffi::OsStrExt::as_bytes(absolute.as_os_str())
         .iter()
         .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    let name = format!("shmring-listen:{hash:016x}");
-    let address = nix::sys::socket::UnixAddr::new_abstract(name.as_bytes())?;
-    // Bound, never listening: it holds the name and accepts no connections.
-    let socket = nix::sys::socket::socket(
-        nix::sys::socket::AddressFamily::Unix,
-        nix::sys::socket::SockType::Stream,
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    match nix::sys::socket::bind(socket.as_raw_fd(), &address) {
-        Ok(()) => Ok(socket),
-        Err(nix::errno::Errno::EADDRINUSE) => Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            format!("another shmring server listens (or is starting) on {}", path.display()),
-        )),
-        Err(e) => Err(e.into()),
+    let address = std::os::unix::net::SocketAddr::from_abstract_name(format!("shmring-listen:{hash:016x}"))?;
+    match UnixListener::bind_addr(&address) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+            let ours = UnixStream::connect_addr(&address)
+                .and_then(|holder| peer_credentials(&holder))
+                .is_ok_and(|holder| holder.uid == nix::unistd::geteuid().as_raw());
+            if ours {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("another shmring server listens (or is starting) on {}", path.display()),
+                ));
+            }
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -354,11 +363,19 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
 /// A connection to the socket at `path` made without waiting: `WouldBlock` when the server's
 /// queue of waiting clients is full. The stream is non-blocking and close-on-exec.
 fn connect_nonblocking(path: &Path) -> io::Result<UnixStream> {
-    use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
     use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
-    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::empty(), None)?;
-    fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
-    fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    // Close-on-exec from the start where the OS can (a concurrent fork + exec elsewhere in the
+    // process must not inherit it, or the server would never see us hang up).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)?;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let fd = {
+        use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+        let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::empty(), None)?;
+        fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+        fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+        fd
+    };
     let address = UnixAddr::new(path)?;
     loop {
         match connect(fd.as_raw_fd(), &address) {
@@ -372,6 +389,20 @@ fn connect_nonblocking(path: &Path) -> io::Result<UnixStream> {
         }
         return Ok(UnixStream::from(fd));
     }
+}
+
+/// Whether the other end of `stream` closed (readable at EOF, or an error), without waiting.
+fn hung_up(stream: &UnixStream) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+    if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0) {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    matches!(
+        nix::sys::socket::recv(stream.as_raw_fd(), &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT),
+        Ok(0) | Err(nix::errno::Errno::ECONNRESET)
+    )
 }
 
 /// Who is at the other end of a connected Unix socket.
@@ -422,8 +453,10 @@ fn send_with_fd(stream: &UnixStream, message: &[u8], fd: &OwnedFd) -> io::Result
 fn receive_with_fd(stream: &UnixStream, path: &Path) -> Result<Option<([u8; HANDSHAKE_LEN], OwnedFd)>, OpenError> {
     // One byte more than the message, to notice a longer one.
     let mut message = [0u8; HANDSHAKE_LEN + 1];
-    // Room for as many fds as one message can carry (Linux: SCM_MAX_FD = 253), so a hostile
-    // server cannot truncate the control data and leave fds we never saw open.
+    // Room for as many fds as one message can carry on Linux (SCM_MAX_FD = 253), so a hostile
+    // server cannot truncate the control data there and leave fds we never saw open. (Where a
+    // message may carry more, fds beyond 253 in a truncated message are not closed: nix cannot
+    // walk truncated control data.)
     let mut control = nix::cmsg_space!([RawFd; 253]);
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let flags = MsgFlags::MSG_CMSG_CLOEXEC;

@@ -183,11 +183,19 @@ impl Shared {
             &mut byte,
             nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT,
         );
-        match peeked {
+        let hung_up = match peeked {
             Ok(0) => true,
             Ok(_) | Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => false,
             Err(_) => true,
+        };
+        // A client closes its connection right after attaching: if it attached between the
+        // state check above and the hang-up, it is alive (read the state again to know).
+        // ORDERING: Acquire, as above.
+        if hung_up && self.control.state(self.side.peer()).load(Ordering::Acquire) != NOT_ATTACHED {
+            *held = None;
+            return false;
         }
+        hung_up
     }
 
     fn attach_ends(&self) -> Result<Ends, shmring_ring::AttachError> {
