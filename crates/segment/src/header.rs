@@ -146,14 +146,19 @@ pub(crate) unsafe fn read(base: NonNull<u8>) -> Snapshot {
         // SAFETY: Delegated to the caller of `read`; `offset` is a header field's offset.
         u64::from_le(unsafe { u64_at(base, offset) }.load(Ordering::Relaxed))
     };
+    snapshot(magic, load_u32, load_u64)
+}
+
+/// The header's fields after `magic`, each read once through `u32_at` / `u64_at` (by offset).
+fn snapshot(magic: u64, u32_at: impl Fn(usize) -> u32, u64_at: impl Fn(usize) -> u64) -> Snapshot {
     Snapshot {
         magic,
-        layout_version: load_u32(offset_of!(SegmentHeader, layout_version)),
-        kind: load_u32(offset_of!(SegmentHeader, kind)),
-        total_len: load_u64(offset_of!(SegmentHeader, total_len)),
-        header_len: load_u32(offset_of!(SegmentHeader, header_len)),
-        creator_pid: load_u32(offset_of!(SegmentHeader, creator_pid)),
-        created_unix_ms: load_u64(offset_of!(SegmentHeader, created_unix_ms)),
+        layout_version: u32_at(offset_of!(SegmentHeader, layout_version)),
+        kind: u32_at(offset_of!(SegmentHeader, kind)),
+        total_len: u64_at(offset_of!(SegmentHeader, total_len)),
+        header_len: u32_at(offset_of!(SegmentHeader, header_len)),
+        creator_pid: u32_at(offset_of!(SegmentHeader, creator_pid)),
+        created_unix_ms: u64_at(offset_of!(SegmentHeader, created_unix_ms)),
     }
 }
 
@@ -164,15 +169,7 @@ pub(crate) fn decode(bytes: &[u8; HEADER_LEN]) -> Snapshot {
     let u32_at =
         |offset: usize| u32::from_le_bytes([bytes[offset], bytes[offset + 1], bytes[offset + 2], bytes[offset + 3]]);
     let u64_at = |offset: usize| u64::from(u32_at(offset)) | u64::from(u32_at(offset + 4)) << 32;
-    Snapshot {
-        magic: u64_at(offset_of!(SegmentHeader, magic)),
-        layout_version: u32_at(offset_of!(SegmentHeader, layout_version)),
-        kind: u32_at(offset_of!(SegmentHeader, kind)),
-        total_len: u64_at(offset_of!(SegmentHeader, total_len)),
-        header_len: u32_at(offset_of!(SegmentHeader, header_len)),
-        creator_pid: u32_at(offset_of!(SegmentHeader, creator_pid)),
-        created_unix_ms: u64_at(offset_of!(SegmentHeader, created_unix_ms)),
-    }
+    snapshot(u64_at(offset_of!(SegmentHeader, magic)), u32_at, u64_at)
 }
 
 impl Snapshot {
