@@ -435,3 +435,9 @@ unixOnly('worker.terminate() of a worker with a listening server is clean', asyn
   t.deepEqual([exit.code, exit.signal], [0, null], exit.stderr)
   t.regex(exit.stdout, /listening\nterminated/)
 })
+
+unixOnly('a \'connection\' listener that throws is an uncaught exception, and the server goes on serving', async (t) => {
+  const exit = await runFixture('server-throwing-listener', [serverPath('throwing')], 20_000)
+  t.deepEqual([exit.code, exit.signal], [0, null], exit.stderr)
+  t.regex(exit.stdout, /served second uncaught 1/)
+})
