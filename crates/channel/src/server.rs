@@ -136,7 +136,7 @@ impl Listener {
         stream.set_nonblocking(false).map_err(AcceptError::Client)?;
         // A client that already hung up (it gave up while waiting in the queue) costs no
         // channel: checked without waiting before one is created.
-        if hung_up(&stream) {
+        if hung_up(stream.as_fd()) {
             return Err(AcceptError::Client(io::Error::new(io::ErrorKind::ConnectionAborted, "the client hung up")));
         }
         let peer = peer_credentials(&stream).map_err(AcceptError::Client)?;
@@ -391,18 +391,21 @@ fn connect_nonblocking(path: &Path) -> io::Result<UnixStream> {
     }
 }
 
-/// Whether the other end of `stream` closed (readable at EOF, or an error), without waiting.
-fn hung_up(stream: &UnixStream) -> bool {
+/// Whether the other end of the connection `socket` closed (readable at EOF, or an error),
+/// without waiting. Used where the peer never sends anything: the server's look at a client
+/// before it creates a channel, and `Shared::handshake_abandoned`.
+pub(crate) fn hung_up(socket: BorrowedFd<'_>) -> bool {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+    let mut fds = [PollFd::new(socket, PollFlags::POLLIN)];
     if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0) {
         return false;
     }
     let mut byte = [0u8; 1];
-    matches!(
-        nix::sys::socket::recv(stream.as_raw_fd(), &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT),
-        Ok(0) | Err(nix::errno::Errno::ECONNRESET)
-    )
+    match nix::sys::socket::recv(socket.as_raw_fd(), &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
+        Ok(0) => true,
+        Ok(_) | Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => false,
+        Err(_) => true,
+    }
 }
 
 /// Who is at the other end of a connected Unix socket.

@@ -163,7 +163,6 @@ impl Shared {
     /// only). Once the peer has attached, the connection is closed and this is false.
     #[cfg(unix)]
     fn handshake_abandoned(&self) -> bool {
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         use std::os::fd::AsFd;
         let mut held = self.handshake.lock().unwrap_or_else(|p| p.into_inner());
         let Some(fd) = held.as_ref() else { return false };
@@ -172,22 +171,7 @@ impl Shared {
             *held = None; // attached: the connection has served its purpose
             return false;
         }
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0) {
-            return false;
-        }
-        // Readable: the client sends nothing, so this is its hang-up (EOF) or an error.
-        let mut byte = [0u8; 1];
-        let peeked = nix::sys::socket::recv(
-            std::os::fd::AsRawFd::as_raw_fd(fd),
-            &mut byte,
-            nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-        );
-        let hung_up = match peeked {
-            Ok(0) => true,
-            Ok(_) | Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => false,
-            Err(_) => true,
-        };
+        let hung_up = crate::server::hung_up(fd.as_fd());
         // A client closes its connection right after attaching: if it attached between the
         // state check above and the hang-up, it is alive (read the state again to know).
         // ORDERING: Acquire, as above.
