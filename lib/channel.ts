@@ -4,7 +4,8 @@
  * - Sync fast path: `trySend`, `tryRecv`, `recvInto`, `trySendBatch`, `tryRecvBatch` go
  *   straight to native code (no system call unless the peer sleeps).
  * - Async: `recv()`, `send()`, `'message'` events, `for await`, `AbortSignal`. A native
- *   doorbell thread sleeps until data (or room) appears and calls back once; the callback
+ *   doorbell (on Linux the event loop's own io_uring futex wait, else a thread) sleeps until
+ *   data (or room) appears and calls back once; the callback
  *   drains every waiting message in one go, at most `MAX_PER_TURN` per event-loop turn
  *   (then continues on `setImmediate`), and re-arms the doorbell when the ring is empty.
  * - Latency: an empty `recv()` first polls the ring for an adaptive time (`spinMicros`,
@@ -292,8 +293,8 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   /**
    * Upper bound, in microseconds, of the adaptive spin `recv()` does before it sleeps: when no
    * message is waiting, `recv()` polls the ring synchronously for up to this long (adapting to
-   * how often that pays off) before handing the wait to the doorbell thread. A reply that comes
-   * within the spin skips two thread wake-ups (microseconds on bare metal, 100 µs and more on
+   * how often that pays off) before handing the wait to the doorbell. A reply that comes
+   * within the spin skips a sleep and its wake-ups (microseconds on bare metal, 100 µs and more on
    * a virtual machine whose idle vCPU must be woken through the hypervisor); the cost is
    * blocking the event loop for at most this long per empty `recv()` (usually far less: the
    * budget halves down to 20 µs while spins do not pay off, and only every 16th spin probes with

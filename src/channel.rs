@@ -21,12 +21,21 @@ pub struct NativeChannelOptions {
     pub critical_capacity: Option<u32>,
 }
 
+/// What rings JavaScript when data arrives: on Linux the event loop itself where it can wait
+/// on futexes (`loop_bell.rs`, one wake-up), else a doorbell thread (`doorbell.rs`). Room is
+/// always watched by a doorbell thread: a full lane is the rarer, less latency-bound wait.
+enum DataBell {
+    Thread(Doorbell),
+    #[cfg(target_os = "linux")]
+    Loop(crate::loop_bell::LoopBell),
+}
+
 /// One side of a channel. Methods throw errors with a `code` (`ERR_SHMRING_*`).
 #[napi]
 pub struct NativeChannel {
     // The doorbell threads wait on watches that hold their own reference to the shared
     // memory, so the order of teardown (`close_side`: channel, then doorbells) is free.
-    data_bell: Option<Doorbell>,
+    data_bell: Option<DataBell>,
     room_bell: Option<Doorbell>,
     room_watch: Option<std::sync::Arc<shmring_channel::RoomWatch>>,
     /// The handle the data-path functions use, and the channel itself.
@@ -147,18 +156,27 @@ impl NativeChannel {
             return Ok(());
         }
         let watch = std::sync::Arc::new(self.with(|channel| Ok(channel.data_watch()))?);
+        #[cfg(target_os = "linux")]
+        if let Some(bell) = crate::loop_bell::LoopBell::start(env, on_readable, std::sync::Arc::clone(&watch)) {
+            self.data_bell = Some(DataBell::Loop(bell));
+            return Ok(());
+        }
         let cancel_watch = std::sync::Arc::clone(&watch);
         let mut spinner = doorbell_spinner();
         let wait = Box::new(move |_| watch.wait(&mut spinner, None).unwrap_or(shmring_channel::Readiness::Ended));
-        self.data_bell = Some(Doorbell::start(env, on_readable, wait, Box::new(move || cancel_watch.cancel()))?);
+        self.data_bell =
+            Some(DataBell::Thread(Doorbell::start(env, on_readable, wait, Box::new(move || cancel_watch.cancel()))?));
         Ok(())
     }
 
     /// Re-arms the data doorbell (call after draining every waiting message).
     #[napi]
     pub fn arm_data(&self) {
-        if let Some(bell) = &self.data_bell {
-            bell.arm([0; 3]);
+        match &self.data_bell {
+            Some(DataBell::Thread(bell)) => bell.arm([0; 3]),
+            #[cfg(target_os = "linux")]
+            Some(DataBell::Loop(bell)) => bell.arm(),
+            None => {}
         }
     }
 
@@ -192,7 +210,13 @@ impl NativeChannel {
     /// Whether pending doorbells keep the event loop alive.
     #[napi]
     pub fn set_ref(&self, keep_alive: bool) {
-        for bell in [&self.data_bell, &self.room_bell].into_iter().flatten() {
+        match &self.data_bell {
+            Some(DataBell::Thread(bell)) => bell.set_ref(keep_alive),
+            #[cfg(target_os = "linux")]
+            Some(DataBell::Loop(bell)) => bell.set_ref(keep_alive),
+            None => {}
+        }
+        if let Some(bell) = &self.room_bell {
             bell.set_ref(keep_alive);
         }
     }

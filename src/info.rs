@@ -63,9 +63,10 @@ pub struct NativeInfo {
 
 /// Describes this build and probes the OS features shmring relies on (takes a few ms).
 #[napi]
-pub fn native_info() -> NativeInfo {
+pub fn native_info(env: napi::Env) -> NativeInfo {
     let mut probes = Vec::new();
     probe_segment_and_wait(&mut probes);
+    probe_data_wake(&mut probes, &env);
     probe_named_segment(&mut probes);
     #[cfg(unix)]
     probe_server(&mut probes);
@@ -81,6 +82,22 @@ pub fn native_info() -> NativeInfo {
         probes,
         limits: os::limits(),
     }
+}
+
+/// How a sleeping receiver's event loop is woken: never a failure (the doorbell thread works
+/// everywhere), but the one-wake-up path is faster (docs/DECISIONS.md §25).
+fn probe_data_wake(probes: &mut Vec<NativeProbe>, env: &napi::Env) {
+    #[cfg(target_os = "linux")]
+    let detail = match crate::loop_bell::describe(env) {
+        Ok(how) => how.to_owned(),
+        Err(why) => format!("a doorbell thread wakes the event loop (two wake-ups): {why}"),
+    };
+    #[cfg(not(target_os = "linux"))]
+    let detail = {
+        let _ = env;
+        "a doorbell thread wakes the event loop".to_owned()
+    };
+    probe(probes, "data wake", Ok(detail));
 }
 
 fn probe(probes: &mut Vec<NativeProbe>, name: &str, result: Result<String, String>) {

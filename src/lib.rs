@@ -9,6 +9,8 @@
 //!   packed cores: free functions on a channel handle (class methods are too slow per message).
 //! * `table.rs` — this thread's channels by handle.
 //! * `doorbell.rs` — the native waiter thread that rings JavaScript when data or room appears.
+//! * `loop_bell.rs` — Linux: the data doorbell run by the event loop itself (io_uring
+//!   `FUTEX_WAIT` polled by libuv), one wake-up instead of the thread's two.
 //! * `error.rs` — the only place core errors become JavaScript errors with `ERR_SHMRING_*` codes.
 //! * `info.rs` — `nativeInfo()`: backends, live OS probes and limits for `npx shmring doctor`.
 //! * `leftover.rs` — `namedSegments()`, `removeLeftoverSegment()`: `npx shmring ls` / `clean`.
@@ -24,6 +26,8 @@ mod error;
 pub mod fast;
 pub mod info;
 pub mod leftover;
+#[cfg(target_os = "linux")]
+mod loop_bell;
 pub mod server;
 mod table;
 

@@ -307,7 +307,7 @@ impl Shared {
         let mut no_spin = Spinner::never();
         let mut spinner = Some(spinner);
         loop {
-            let slice = if self.peer_watch.is_alarmed() { ALARMED_SLICE } else { LIVENESS_SLICE };
+            let slice = self.park_slice();
             let slice_end = Instant::now() + slice;
             let until = Some(deadline.map_or(slice_end, |d| d.min(slice_end)));
             let slice_spinner = spinner.take().unwrap_or(&mut no_spin);
@@ -321,6 +321,16 @@ impl Shared {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(ParkResult::TimedOut);
             }
+        }
+    }
+
+    /// How long one sleep of a waiter may last before it checks the peer's liveness itself:
+    /// long where the exit alarm will wake it, short where it must poll.
+    pub(crate) fn park_slice(&self) -> Duration {
+        if self.peer_watch.is_alarmed() {
+            ALARMED_SLICE
+        } else {
+            LIVENESS_SLICE
         }
     }
 

@@ -71,6 +71,58 @@ impl DataWatch {
     pub fn cancel(&self) {
         cancel(&self.cancelled, &self.shared.data_word(self.shared.side));
     }
+
+    /// For a waiter that sleeps outside this crate: an event loop that hands the futex wait to
+    /// the kernel (an io_uring `FUTEX_WAIT` polled with its other descriptors; Linux). Announces
+    /// this side parked and looks once more. `Some(readiness)`: no need to sleep (never
+    /// `TimedOut`). `None`: sleep on [`futex_word`](Self::futex_word) while it holds
+    /// [`shmring_wait::PARKED`], at most [`sleep_slice`](Self::sleep_slice), then call
+    /// [`end_sleep`](Self::end_sleep). No spinning: the caller spins before, if it wants to.
+    pub fn begin_sleep(&self) -> Option<Readiness> {
+        let word = self.shared.data_word(self.shared.side);
+        let mut status = None;
+        shmring_wait::announce_park(&word, || {
+            status = self.status();
+            status.is_some()
+        });
+        status
+    }
+
+    /// After the sleep that [`begin_sleep`](Self::begin_sleep) asked for (woken, or the slice
+    /// over: `slice_over`): `Some(readiness)` to report, or `None` to sleep again (call
+    /// `begin_sleep`). After a full slice it checks that the peer is alive (a system call).
+    pub fn end_sleep(&self, slice_over: bool) -> Option<Readiness> {
+        shmring_wait::end_park(&self.shared.data_word(self.shared.side));
+        if let Some(status) = self.status() {
+            return Some(status);
+        }
+        (slice_over && self.shared.peer_is_dead()).then_some(Readiness::Ended)
+    }
+
+    /// The word to sleep on after [`begin_sleep`](Self::begin_sleep) (in the shared mapping,
+    /// which this watch keeps alive).
+    pub fn futex_word(&self) -> &shmring_wait::AtomicU32 {
+        self.shared.data_word(self.shared.side).value()
+    }
+
+    /// The longest sleep before [`end_sleep`](Self::end_sleep) must check the peer's liveness:
+    /// 5 s where the OS reports the peer's exit (the exit alarm wakes the word), else 50 ms.
+    pub fn sleep_slice(&self) -> std::time::Duration {
+        self.shared.park_slice()
+    }
+
+    /// Why to stop waiting now, if there is a reason: cancelled, data, or the channel ended.
+    fn status(&self) -> Option<Readiness> {
+        // ORDERING: Relaxed; `cancel` wakes the word after setting the flag (as in `watch`).
+        if self.cancelled.load(Ordering::Relaxed) {
+            return Some(Readiness::Cancelled);
+        }
+        if self.inbound.iter().any(shmring_ring::has_unreleased) {
+            return Some(Readiness::Ready);
+        }
+        let shared = &self.shared;
+        (shared.is_closed() || shared.peer_state() == CLOSED || shared.peer_found_dead()).then_some(Readiness::Ended)
+    }
 }
 
 impl RoomWatch {

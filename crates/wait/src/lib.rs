@@ -54,7 +54,9 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-pub use crate::park::{interrupt, notify, park, park_with_slice, ParkResult, Spinner, AWAKE, PARKED};
+pub use crate::park::{
+    announce_park, end_park, interrupt, notify, park, park_with_slice, ParkResult, Spinner, AWAKE, PARKED,
+};
 pub use crate::primitive::AtomicU32;
 use crate::primitive::Ordering::Relaxed;
 

@@ -280,32 +280,51 @@ pub fn park_with_slice(
         return Ok(ParkResult::Ready);
     }
     spinner.shrink();
-    let value = word.value();
     loop {
-        // ORDERING: Relaxed store of the announcement, ordered before the re-check by the
-        // fence below.
-        value.store(PARKED, Relaxed);
-        // ORDERING: SeqCst fence between announcing PARKED and re-reading the condition;
-        // pairs with the SeqCst fence in `notify` (Dekker; see the module doc).
-        fence(SeqCst);
-        if ready() {
-            // ORDERING: Relaxed: a notifier that still sees PARKED only makes a spare wake.
-            value.store(AWAKE, Relaxed);
+        if announce_park(word, &mut ready) {
             return Ok(ParkResult::Ready);
         }
         let mut timeout = slice;
         if let Some(deadline) = deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                // ORDERING: Relaxed, as above.
-                value.store(AWAKE, Relaxed);
+                end_park(word);
                 return Ok(ParkResult::TimedOut);
             }
             timeout = Some(timeout.map_or(left, |slice| slice.min(left)));
         }
         let result = wait(word, PARKED, timeout);
-        // ORDERING: Relaxed, as above; the next round re-announces PARKED behind a fence.
-        value.store(AWAKE, Relaxed);
+        end_park(word);
         result?;
     }
+}
+
+/// Steps w1–w3 of the protocol: announces [`PARKED`] and re-checks `ready()`. Returns `true`
+/// (the word is [`AWAKE`] again) if `ready()` holds; `false` means: sleep on the word while
+/// it holds [`PARKED`] (step w4), then call [`end_park`] (w5) before looking again.
+///
+/// [`park`] is built from these two. They are public for a waiter that sleeps elsewhere: an
+/// event loop that hands the futex wait of w4 to the kernel as an io_uring `FUTEX_WAIT` on
+/// [`Word::value`] (Linux only: the word must be a futex, and the wait must compare it with
+/// [`PARKED`] atomically, as `futex_wait` does). The proof in the module doc holds unchanged.
+pub fn announce_park(word: &Word<'_>, mut ready: impl FnMut() -> bool) -> bool {
+    let value = word.value();
+    // ORDERING: Relaxed store of the announcement, ordered before the re-check by the
+    // fence below.
+    value.store(PARKED, Relaxed);
+    // ORDERING: SeqCst fence between announcing PARKED and re-reading the condition;
+    // pairs with the SeqCst fence in `notify` (Dekker; see the module doc).
+    fence(SeqCst);
+    if ready() {
+        end_park(word);
+        return true;
+    }
+    false
+}
+
+/// Step w5: the waiter is awake again (after its sleep, or instead of it).
+pub fn end_park(word: &Word<'_>) {
+    // ORDERING: Relaxed: a notifier that still sees PARKED only makes a spare wake; the next
+    // round re-announces PARKED behind a fence.
+    word.value().store(AWAKE, Relaxed);
 }

@@ -1,0 +1,494 @@
+//! Linux: the data doorbell without a thread. The JavaScript thread's event loop sleeps on
+//! the channel's futex word itself: an io_uring `FUTEX_WAIT` (Linux 6.7+) whose ring
+//! descriptor libuv polls with the loop's other descriptors (a `uv_poll_t`). The sender's
+//! `FUTEX_WAKE` then wakes the event loop directly — one wake-up of a sleeping CPU instead of
+//! two (the doorbell thread's, then the loop's; docs/DECISIONS.md §25 has the measurements).
+//!
+//! * One ring per JavaScript thread (main or worker), shared by the thread's channels, made
+//!   on the first `watchData` and closed by the environment's async cleanup hook (`uv_close`
+//!   needs the loop to run once more, which a plain cleanup hook does not allow).
+//! * The protocol is the one of `shmring_wait::park`, split in two: `DataWatch::begin_sleep`
+//!   announces PARKED and re-checks; the kernel's futex compare and sleep is step w4; the
+//!   completion runs `DataWatch::end_sleep`. Each wait is linked to a timeout of the watch's
+//!   slice, after which the peer's liveness is checked, as a sleeping thread would.
+//! * Ringing calls the same threadsafe function as the doorbell thread would (from this
+//!   thread, so the call is queued and runs on a later turn of the loop, never inside `arm`).
+//! * Where anything is missing — no io_uring (old kernel, `io_uring_disabled`, a seccomp
+//!   filter), no `FUTEX_WAIT` opcode, libuv symbols not found — or `SHMRING_WAKE=thread` is set,
+//!   [`LoopBell::start`] returns `None` and the caller uses the doorbell thread.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ffi::{c_int, c_void, CStr};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use io_uring::{opcode, types, IoUring};
+use napi::bindgen_prelude::Function;
+use napi::sys;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::Env;
+use shmring_channel::{DataWatch, Readiness};
+
+type Bell = ThreadsafeFunction<(), (), (), napi::Status, false, true>;
+
+/// Submission queue size (the completion queue is twice as large); more channels than this
+/// may sleep at once: completions beyond the queue wait in the kernel (see `reap`).
+const RING_ENTRIES: u32 = 256;
+/// `user_data` bit of a wait's linked timeout (the wait itself carries the bell id alone).
+const TIMEOUT_TAG: u64 = 1 << 63;
+/// futex2 flags: a 32-bit word, shared between processes (not `FUTEX2_PRIVATE`).
+const FUTEX2_SIZE_U32: u32 = 0x02;
+/// After this many failed waits in a row a bell stops using futex waits and polls by timer.
+const FAILURES_BEFORE_POLLING: u32 = 8;
+/// The poll interval of a bell whose futex waits keep failing (never seen; a safety net).
+const FALLBACK_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// The data doorbell of one channel, run by this thread's event loop.
+pub struct LoopBell {
+    bell: Rc<BellState>,
+    ring: Rc<LoopRing>,
+}
+
+struct BellState {
+    id: u64,
+    watch: Arc<DataWatch>,
+    on_ready: RefCell<Option<Bell>>,
+    /// JavaScript asked to be called once more (`arm`), and has not been yet.
+    armed: Cell<bool>,
+    /// A futex wait (or fallback timer) of this bell is in the kernel.
+    sleeping: Cell<bool>,
+    keep_alive: Cell<bool>,
+    stopped: Cell<bool>,
+    failures: Cell<u32>,
+    /// The linked timeout's duration; read by the kernel during `submit`.
+    slice: RefCell<types::Timespec>,
+}
+
+/// The ring of one JavaScript thread and the libuv handle that polls it.
+struct LoopRing {
+    ring: RefCell<IoUring>,
+    /// `uv_poll_t`, allocated with `uv_handle_size`; freed by `on_closed`.
+    poll: *mut c_void,
+    uv: &'static Uv,
+    bells: RefCell<HashMap<u64, Rc<BellState>>>,
+    next_id: Cell<u64>,
+    /// Bells that keep the loop alive; the poll handle is referenced while this is not 0.
+    refs: Cell<usize>,
+    env: sys::napi_env,
+    cleanup: Cell<sys::napi_async_cleanup_hook_handle>,
+}
+
+thread_local! {
+    /// This thread's ring: `None` until first needed, `Some(Err(why))` if it cannot exist here.
+    static RING: RefCell<Option<Result<Rc<LoopRing>, &'static str>>> = const { RefCell::new(None) };
+}
+
+impl LoopBell {
+    /// Starts watching: after each `arm`, `on_ready` is called once when data is probably
+    /// waiting or the channel ended. `None` where the event loop cannot wait on futexes (see
+    /// the module doc): use the doorbell thread.
+    pub fn start(env: &Env, on_ready: Function<'_, (), ()>, watch: Arc<DataWatch>) -> Option<LoopBell> {
+        let ring = this_thread_ring(env).ok()?;
+        let on_ready: Bell =
+            on_ready.build_threadsafe_function::<()>().callee_handled::<false>().weak::<true>().build().ok()?;
+        let id = ring.next_id.get();
+        ring.next_id.set(id + 1);
+        let bell = Rc::new(BellState {
+            id,
+            watch,
+            on_ready: RefCell::new(Some(on_ready)),
+            armed: Cell::new(false),
+            sleeping: Cell::new(false),
+            keep_alive: Cell::new(false),
+            stopped: Cell::new(false),
+            failures: Cell::new(0),
+            slice: RefCell::new(types::Timespec::new()),
+        });
+        ring.bells.borrow_mut().insert(id, Rc::clone(&bell));
+        Some(LoopBell { bell, ring })
+    }
+
+    /// Lets the bell ring once more; it rings when the condition holds (perhaps at once, on a
+    /// later turn of the loop).
+    pub fn arm(&self) {
+        let bell = &self.bell;
+        if bell.stopped.get() || bell.armed.replace(true) || bell.sleeping.get() {
+            return;
+        }
+        self.ring.sleep_or_ring(bell);
+    }
+
+    /// Whether the bell keeps the event loop alive (like a socket with a pending read).
+    pub fn set_ref(&self, keep_alive: bool) {
+        let bell = &self.bell;
+        if bell.stopped.get() || bell.keep_alive.replace(keep_alive) == keep_alive {
+            return;
+        }
+        if let Some(on_ready) = &*bell.on_ready.borrow() {
+            // SAFETY: `on_ready` is alive (held here); this is its environment's JS thread
+            // (bells are made and used only there).
+            unsafe {
+                if keep_alive {
+                    sys::napi_ref_threadsafe_function(self.ring.env, on_ready.raw());
+                } else {
+                    sys::napi_unref_threadsafe_function(self.ring.env, on_ready.raw());
+                }
+            }
+        }
+        let refs = self.ring.refs.get();
+        self.ring.set_refs(if keep_alive { refs + 1 } else { refs.saturating_sub(1) });
+    }
+
+    /// Stops the bell: no more rings. A wait still in the kernel is woken and its completion
+    /// ignored. Idempotent.
+    pub fn stop(&self) {
+        self.ring.stop(&self.bell);
+    }
+}
+
+impl Drop for LoopBell {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl LoopRing {
+    /// Announces this side parked and submits the futex wait, or rings at once if no sleep
+    /// is needed.
+    fn sleep_or_ring(&self, bell: &BellState) {
+        if bell.failures.get() >= FAILURES_BEFORE_POLLING {
+            return self.submit_timer(bell);
+        }
+        match bell.watch.begin_sleep() {
+            Some(readiness) => self.ring(bell, readiness),
+            None => self.submit_wait(bell),
+        }
+    }
+
+    fn submit_wait(&self, bell: &BellState) {
+        let slice = bell.watch.sleep_slice();
+        *bell.slice.borrow_mut() = types::Timespec::from(slice);
+        let word = bell.watch.futex_word().as_ptr().cast_const();
+        let wait = opcode::FutexWait::new(word, u64::from(shmring_wait::PARKED), u64::from(u32::MAX), FUTEX2_SIZE_U32)
+            .build()
+            .flags(io_uring::squeue::Flags::IO_LINK)
+            .user_data(bell.id);
+        let timeout = opcode::LinkTimeout::new(&*bell.slice.borrow()).build().user_data(bell.id | TIMEOUT_TAG);
+        self.push(bell, &[wait, timeout]);
+    }
+
+    /// The safety net of a bell whose waits keep failing: look again after a short sleep.
+    fn submit_timer(&self, bell: &BellState) {
+        *bell.slice.borrow_mut() = types::Timespec::from(FALLBACK_POLL);
+        let timer = opcode::Timeout::new(&*bell.slice.borrow()).build().user_data(bell.id);
+        self.push(bell, &[timer]);
+    }
+
+    fn push(&self, bell: &BellState, entries: &[io_uring::squeue::Entry]) {
+        let mut ring = self.ring.borrow_mut();
+        // SAFETY: the entries point at memory that outlives the submission: the futex word in
+        // the mapping the bell's watch keeps alive, and the bell's `slice` (the kernel copies
+        // the timespec while it prepares the entry, during `submit` below).
+        let pushed = unsafe { ring.submission().push_multiple(entries) }.is_ok();
+        let submitted = pushed && ring.submit().is_ok_and(|n| n >= entries.len());
+        drop(ring);
+        if submitted {
+            bell.sleeping.set(true);
+        } else {
+            // A full or refused queue (never expected: entries leave it at once): count it as
+            // a failure, and ring so that JavaScript looks and re-arms.
+            bell.failures.set(bell.failures.get() + 1);
+            self.ring(bell, Readiness::Ready);
+        }
+    }
+
+    /// Calls JavaScript (on a later turn) if it asked to be called.
+    fn ring(&self, bell: &BellState, readiness: Readiness) {
+        if readiness == Readiness::Cancelled || !bell.armed.replace(false) {
+            return;
+        }
+        if let Some(on_ready) = &*bell.on_ready.borrow() {
+            on_ready.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+
+    /// Completions: wake the bells whose waits ended.
+    fn reap(&self) {
+        let done: Vec<(u64, i32)> = {
+            let mut ring = self.ring.borrow_mut();
+            let mut done: Vec<_> = ring.completion().map(|cqe| (cqe.user_data(), cqe.result())).collect();
+            // Completions that did not fit wait in the kernel until an `io_uring_enter` moves
+            // them (the descriptor stays readable meanwhile: without this the loop would spin).
+            while ring.submission().cq_overflow() && ring.submit().is_ok() {
+                let more = done.len();
+                done.extend(ring.completion().map(|cqe| (cqe.user_data(), cqe.result())));
+                if done.len() == more {
+                    break;
+                }
+            }
+            done
+        };
+        for (user_data, result) in done {
+            if user_data & TIMEOUT_TAG != 0 {
+                continue; // the linked timeout's own completion: its wait reports the outcome
+            }
+            let Some(bell) = self.bells.borrow().get(&user_data).cloned() else { continue };
+            bell.sleeping.set(false);
+            if bell.stopped.get() {
+                continue;
+            }
+            // 0: woken; EAGAIN: the word was no longer PARKED; ECANCELED: the slice ran out
+            // (the linked timeout cancelled the wait); ETIME: the fallback timer.
+            let slice_over = match -result {
+                0 | libc::EAGAIN | libc::EINTR => false,
+                libc::ECANCELED | libc::ETIME => true,
+                _ => {
+                    bell.failures.set(bell.failures.get() + 1);
+                    true
+                }
+            };
+            if result == 0 || -result == libc::EAGAIN {
+                bell.failures.set(0);
+            }
+            match bell.watch.end_sleep(slice_over) {
+                Some(readiness) => self.ring(&bell, readiness),
+                None if bell.armed.get() => self.sleep_or_ring(&bell),
+                None => {}
+            }
+        }
+    }
+
+    fn stop(&self, bell: &BellState) {
+        if bell.stopped.replace(true) {
+            return;
+        }
+        if bell.keep_alive.replace(false) {
+            self.set_refs(self.refs.get().saturating_sub(1));
+        }
+        self.bells.borrow_mut().remove(&bell.id);
+        if bell.sleeping.get() {
+            // Wakes our own wait (its completion is then ignored).
+            bell.watch.cancel();
+        }
+        bell.on_ready.borrow_mut().take();
+    }
+
+    fn set_refs(&self, refs: usize) {
+        let was = self.refs.replace(refs);
+        // SAFETY: `poll` is an initialised handle of this thread's loop, not closed while
+        // this ring exists (`close` takes the ring out of `RING` first).
+        unsafe {
+            if was == 0 && refs > 0 {
+                (self.uv.uv_ref)(self.poll);
+            } else if was > 0 && refs == 0 {
+                (self.uv.uv_unref)(self.poll);
+            }
+        }
+    }
+}
+
+/// How this thread's event loop learns of data: `Ok(how)` with the io_uring wait, `Err(why
+/// not)` where the doorbell thread is used (for `npx shmring doctor`).
+pub fn describe(env: &Env) -> Result<&'static str, &'static str> {
+    this_thread_ring(env).map(|_| "the event loop sleeps on the futex (io_uring FUTEX_WAIT polled by libuv)")
+}
+
+/// This thread's ring, made on first use, or why it cannot exist here.
+fn this_thread_ring(env: &Env) -> Result<Rc<LoopRing>, &'static str> {
+    RING.with_borrow_mut(|slot| slot.get_or_insert_with(|| open_ring(env)).clone())
+}
+
+fn open_ring(env: &Env) -> Result<Rc<LoopRing>, &'static str> {
+    if std::env::var_os("SHMRING_WAKE").is_some_and(|v| v == "thread") {
+        return Err("SHMRING_WAKE=thread is set");
+    }
+    let uv = uv().ok_or("the libuv functions were not found in this process")?;
+    let ring = IoUring::new(RING_ENTRIES)
+        .map_err(|_| "io_uring is unavailable (old kernel, io_uring_disabled or a seccomp filter)")?;
+    let mut probe = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut probe).map_err(|_| "io_uring cannot list its operations (kernel too old)")?;
+    if ![opcode::FutexWait::CODE, opcode::LinkTimeout::CODE, opcode::Timeout::CODE]
+        .iter()
+        .all(|&op| probe.is_supported(op))
+    {
+        return Err("io_uring has no FUTEX_WAIT (needs Linux 6.7)");
+    }
+    let no_loop = "the event loop's libuv handle could not be set up";
+    let mut uv_loop = std::ptr::null_mut();
+    // SAFETY: `env` is the live environment of this JS thread; the out-pointer is a local.
+    if unsafe { sys::napi_get_uv_event_loop(env.raw(), &mut uv_loop) } != sys::Status::napi_ok || uv_loop.is_null() {
+        return Err(no_loop);
+    }
+    let layout = poll_layout().ok_or(no_loop)?;
+    // SAFETY: `poll_layout` refused sizes smaller than a pointer, so the size is not zero.
+    let poll = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<c_void>();
+    if poll.is_null() {
+        return Err(no_loop);
+    }
+    use std::os::fd::AsRawFd;
+    // SAFETY: `uv_loop` is this thread's loop; `poll` is zeroed memory of the handle's size,
+    // owned by libuv from here until `on_closed`.
+    if unsafe { (uv.uv_poll_init)(uv_loop.cast(), poll, ring.as_raw_fd()) } != 0 {
+        // SAFETY: `poll` came from `alloc_zeroed(layout)` and libuv did not take it.
+        unsafe { std::alloc::dealloc(poll.cast(), layout) };
+        return Err(no_loop);
+    }
+    let shared = Rc::new(LoopRing {
+        ring: RefCell::new(ring),
+        poll,
+        uv,
+        bells: RefCell::new(HashMap::new()),
+        next_id: Cell::new(1),
+        refs: Cell::new(0),
+        env: env.raw(),
+        cleanup: Cell::new(std::ptr::null_mut()),
+    });
+    let mut cleanup = std::ptr::null_mut();
+    // SAFETY: `env` is live; the hook gets no argument (it finds the ring in `RING`, on this
+    // thread, where Node runs environment cleanup).
+    if unsafe { sys::napi_add_async_cleanup_hook(env.raw(), Some(on_env_cleanup), std::ptr::null_mut(), &mut cleanup) }
+        != sys::Status::napi_ok
+    {
+        close_unstarted(uv, poll);
+        return Err(no_loop);
+    }
+    shared.cleanup.set(cleanup);
+    // SAFETY: `poll` is initialised; `data` is the first field of every libuv handle (public
+    // API); it points at the ring, which `RING` keeps alive until `on_env_cleanup` hands an
+    // owned pointer to `on_closed`. The handle starts unreferenced: an idle channel does not
+    // keep the process alive.
+    let started = unsafe {
+        *poll.cast::<*const LoopRing>() = Rc::as_ptr(&shared);
+        (uv.uv_unref)(poll);
+        (uv.uv_poll_start)(poll, UV_READABLE, on_readable)
+    };
+    if started != 0 {
+        // SAFETY: the hook was added above and has not run (we are not in cleanup).
+        unsafe { sys::napi_remove_async_cleanup_hook(cleanup) };
+        close_unstarted(uv, poll);
+        return Err(no_loop);
+    }
+    Ok(shared)
+}
+
+/// Closes a handle that `open_ring` initialised but gave up on (its `data` is set to null,
+/// so `on_closed` frees only the handle).
+fn close_unstarted(uv: &Uv, poll: *mut c_void) {
+    // SAFETY: `poll` is an initialised, open handle of this thread's loop; nothing else
+    // refers to it.
+    unsafe {
+        *poll.cast::<*const LoopRing>() = std::ptr::null();
+        (uv.uv_close)(poll, on_closed);
+    }
+}
+
+/// libuv: the ring has completions.
+extern "C" fn on_readable(handle: *mut c_void, _status: c_int, _events: c_int) {
+    // SAFETY: `data` was set to the ring in `open_ring`; the ring lives in `RING` until
+    // `close`, which closes this handle first, so no callback runs after.
+    let ring = unsafe { &**handle.cast::<*const LoopRing>() };
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ring.reap()));
+    if ran.is_err() {
+        // A panic here is a bug; unwinding into libuv would be undefined behaviour.
+        std::process::abort();
+    }
+}
+
+/// Node-API: the environment is going away (worker termination, process exit). Stops every
+/// bell and closes the handle; the hook is removed once libuv has closed it.
+unsafe extern "C" fn on_env_cleanup(handle: sys::napi_async_cleanup_hook_handle, _arg: *mut c_void) {
+    // An error stays behind: no new ring on this thread while (or after) it is torn down.
+    let Some(Ok(ring)) = RING.with_borrow_mut(|slot| slot.replace(Err("the environment is being torn down"))) else {
+        return;
+    };
+    let bells: Vec<_> = ring.bells.borrow().values().cloned().collect();
+    for bell in bells {
+        ring.stop(&bell);
+    }
+    ring.cleanup.set(handle);
+    let (poll, uv) = (ring.poll, ring.uv);
+    // SAFETY: the pointer in `data` is replaced by an owned one, released in `on_closed`,
+    // so the ring (and its io_uring descriptor) lives until libuv has let go of the handle.
+    unsafe {
+        *poll.cast::<*const LoopRing>() = Rc::into_raw(ring);
+        (uv.uv_close)(poll, on_closed);
+    }
+}
+
+/// libuv: the handle is closed; frees it, the ring, and removes the cleanup hook.
+extern "C" fn on_closed(handle: *mut c_void) {
+    // SAFETY: `data` holds null (a failed `open_ring`, see `close_unstarted`) or a pointer from
+    // `Rc::into_raw` (`on_env_cleanup`); the handle memory came from `alloc_zeroed` with the
+    // layout rebuilt below, and libuv no longer uses it.
+    unsafe {
+        let data = *handle.cast::<*const LoopRing>();
+        let layout = poll_layout();
+        if !data.is_null() {
+            let ring = Rc::from_raw(data);
+            let hook = ring.cleanup.get();
+            if !hook.is_null() {
+                sys::napi_remove_async_cleanup_hook(hook);
+            }
+            drop(ring);
+        }
+        if let Some(layout) = layout {
+            std::alloc::dealloc(handle.cast(), layout);
+        }
+    }
+}
+
+/// How `uv_poll_t` memory is allocated (size from libuv itself); `None` if libuv is missing
+/// or reports a size too small to hold the `data` pointer.
+fn poll_layout() -> Option<std::alloc::Layout> {
+    // SAFETY: `uv_handle_size` only reads its argument.
+    let size = unsafe { (uv()?.uv_handle_size)(UV_POLL) };
+    (size >= std::mem::size_of::<*const c_void>()).then(|| std::alloc::Layout::from_size_align(size, 16).ok()).flatten()
+}
+
+/// libuv's `UV_POLL` handle type and `UV_READABLE` event (stable since libuv 1.0).
+const UV_POLL: c_int = 8;
+const UV_READABLE: c_int = 1;
+
+type HandleSizeFn = unsafe extern "C" fn(c_int) -> usize;
+type PollInitFn = unsafe extern "C" fn(*mut c_void, *mut c_void, c_int) -> c_int;
+type PollCallback = extern "C" fn(*mut c_void, c_int, c_int);
+type PollStartFn = unsafe extern "C" fn(*mut c_void, c_int, PollCallback) -> c_int;
+type CloseFn = unsafe extern "C" fn(*mut c_void, extern "C" fn(*mut c_void));
+type HandleFn = unsafe extern "C" fn(*mut c_void);
+
+/// The libuv functions we use, looked up in the running process (Node and Electron export
+/// them); `None` if any is missing.
+struct Uv {
+    uv_handle_size: HandleSizeFn,
+    uv_poll_init: PollInitFn,
+    uv_poll_start: PollStartFn,
+    uv_close: CloseFn,
+    uv_ref: HandleFn,
+    uv_unref: HandleFn,
+}
+
+fn uv() -> Option<&'static Uv> {
+    static UV: std::sync::OnceLock<Option<Uv>> = std::sync::OnceLock::new();
+    UV.get_or_init(|| {
+        // SAFETY: each symbol is looked up by its exact libuv name and transmuted to that
+        // function's C signature (libuv 1.x, uv.h; handles are passed as untyped pointers).
+        unsafe {
+            Some(Uv {
+                uv_handle_size: std::mem::transmute::<*mut c_void, HandleSizeFn>(symbol(c"uv_handle_size")?),
+                uv_poll_init: std::mem::transmute::<*mut c_void, PollInitFn>(symbol(c"uv_poll_init")?),
+                uv_poll_start: std::mem::transmute::<*mut c_void, PollStartFn>(symbol(c"uv_poll_start")?),
+                uv_close: std::mem::transmute::<*mut c_void, CloseFn>(symbol(c"uv_close")?),
+                uv_ref: std::mem::transmute::<*mut c_void, HandleFn>(symbol(c"uv_ref")?),
+                uv_unref: std::mem::transmute::<*mut c_void, HandleFn>(symbol(c"uv_unref")?),
+            })
+        }
+    })
+    .as_ref()
+}
+
+fn symbol(name: &CStr) -> Option<*mut c_void> {
+    // SAFETY: `name` is NUL-terminated; RTLD_DEFAULT searches the process's global symbols.
+    let address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    (!address.is_null()).then_some(address)
+}
