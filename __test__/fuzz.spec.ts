@@ -587,6 +587,10 @@ test('calls on a NativeChannel whose peer process was killed with SIGKILL throw 
     const [name, args] = weighted(random, nativeMethods.filter(([n]) => n !== 'close'))
     const argv = random() < 0.5 ? args(random) : [Buffer.from('x'), 2]
     attempt(tally, 'NativeChannel', name, () => callNative(native, name, argv, random), [])
+    // Let the event loop turn now and then, as any program does: the sync calls never check
+    // the peer's liveness themselves (no system call on that path); a started doorbell does,
+    // after its slice, and on Linux it runs in this event loop (src/loop_bell.rs).
+    if (i % 1000 === 999) await new Promise((resolve) => setTimeout(resolve, 20))
   }
   native.close()
   t.log(tally.summary())

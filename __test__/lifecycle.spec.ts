@@ -49,9 +49,17 @@ function watch(child: ChildProcess, limitMs: number, markers: string[] = []): Pr
 }
 
 /** Runs `__test__/fixtures/<name>.ts` in a plain child process (no channel). */
-function runFixture(name: string, args: string[], limitMs: number, nodeArgs: string[] = [], markers: string[] = []) {
+function runFixture(
+  name: string,
+  args: string[],
+  limitMs: number,
+  nodeArgs: string[] = [],
+  markers: string[] = [],
+  env: NodeJS.ProcessEnv = process.env,
+) {
   const child = spawnProcess(process.execPath, [...nodeArgs, '--import=tsx', fixture(name), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env,
   })
   return watch(child, limitMs, markers)
 }
@@ -434,6 +442,14 @@ unixOnly('worker.terminate() of a worker with a listening server is clean', asyn
   const exit = await runFixture('lifecycle-server', [serverPath('worker'), 'worker'], 20_000)
   t.deepEqual([exit.code, exit.signal], [0, null], exit.stderr)
   t.regex(exit.stdout, /listening\nterminated/)
+})
+
+test('a \'message\' listener that throws is an uncaught exception, and the channel goes on delivering to a sleeping receiver', async (t) => {
+  for (const wake of ['loop', 'thread']) {
+    const exit = await runFixture('channel-throwing-listener', [], 20_000, [], [], { ...process.env, SHMRING_WAKE: wake })
+    t.deepEqual([exit.code, exit.signal], [0, null], `${wake}: ${exit.stderr}`)
+    t.regex(exit.stdout, /received second,third uncaught 1/, wake)
+  }
 })
 
 unixOnly('a \'connection\' listener that throws is an uncaught exception, and the server goes on serving', async (t) => {

@@ -170,7 +170,8 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
   /** A data doorbell ring is pending (armed, not yet rung): never arm twice. */
   #dataArmed = false
   /**
-   * Likewise for the room doorbell. Arming wakes the doorbell thread (a system call), so a
+   * Likewise for the room doorbell. Arming costs a system call (a wait submitted to the kernel,
+   * or a doorbell thread woken), so a
    * spin loop retrying `trySend` on a full lane must not arm on every try: once armed, the
    * doorbell rings on any release after that, which covers every later try too.
    */

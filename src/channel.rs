@@ -7,6 +7,8 @@ use shmring_channel::{Channel, ChannelError, ChannelOptions, Priority};
 
 use crate::doorbell::{doorbell_spinner, Doorbell};
 use crate::error::{error, from_channel, from_create, from_open, Code, Result};
+#[cfg(target_os = "linux")]
+use crate::loop_bell::{LoopBell, Watched};
 use crate::table::{self, ChannelRef};
 
 /// Sizes of a new channel's rings, in bytes (powers of two, 4 KiB to 1 GiB). A message may
@@ -21,22 +23,39 @@ pub struct NativeChannelOptions {
     pub critical_capacity: Option<u32>,
 }
 
-/// What rings JavaScript when data arrives: on Linux the event loop itself where it can wait
-/// on futexes (`loop_bell.rs`, one wake-up), else a doorbell thread (`doorbell.rs`). Room is
-/// always watched by a doorbell thread: a full lane is the rarer, less latency-bound wait.
-enum DataBell {
+/// What rings JavaScript when data (or room) appears: on Linux the event loop itself where it
+/// can wait on futexes (`loop_bell.rs`, one wake-up), else a doorbell thread (`doorbell.rs`).
+enum Waker {
     Thread(Doorbell),
     #[cfg(target_os = "linux")]
     Loop(crate::loop_bell::LoopBell),
 }
 
+impl Waker {
+    fn arm(&self, token: [u64; 3]) {
+        match self {
+            Waker::Thread(bell) => bell.arm(token),
+            #[cfg(target_os = "linux")]
+            Waker::Loop(bell) => bell.arm(token),
+        }
+    }
+
+    fn set_ref(&self, keep_alive: bool) {
+        match self {
+            Waker::Thread(bell) => bell.set_ref(keep_alive),
+            #[cfg(target_os = "linux")]
+            Waker::Loop(bell) => bell.set_ref(keep_alive),
+        }
+    }
+}
+
 /// One side of a channel. Methods throw errors with a `code` (`ERR_SHMRING_*`).
 #[napi]
 pub struct NativeChannel {
-    // The doorbell threads wait on watches that hold their own reference to the shared
-    // memory, so the order of teardown (`close_side`: channel, then doorbells) is free.
-    data_bell: Option<DataBell>,
-    room_bell: Option<Doorbell>,
+    // The doorbells wait on watches that hold their own reference to the shared memory, so
+    // the order of teardown (`close_side`: channel, then doorbells) is free.
+    data_bell: Option<Waker>,
+    room_bell: Option<Waker>,
     room_watch: Option<std::sync::Arc<shmring_channel::RoomWatch>>,
     /// The handle the data-path functions use, and the channel itself.
     inner: Option<(u32, ChannelRef)>,
@@ -157,26 +176,23 @@ impl NativeChannel {
         }
         let watch = std::sync::Arc::new(self.with(|channel| Ok(channel.data_watch()))?);
         #[cfg(target_os = "linux")]
-        if let Some(bell) = crate::loop_bell::LoopBell::start(env, on_readable, std::sync::Arc::clone(&watch)) {
-            self.data_bell = Some(DataBell::Loop(bell));
+        if let Some(bell) = LoopBell::start(env, on_readable, Watched::Data(std::sync::Arc::clone(&watch))) {
+            self.data_bell = Some(Waker::Loop(bell));
             return Ok(());
         }
         let cancel_watch = std::sync::Arc::clone(&watch);
         let mut spinner = doorbell_spinner();
         let wait = Box::new(move |_| watch.wait(&mut spinner, None).unwrap_or(shmring_channel::Readiness::Ended));
         self.data_bell =
-            Some(DataBell::Thread(Doorbell::start(env, on_readable, wait, Box::new(move || cancel_watch.cancel()))?));
+            Some(Waker::Thread(Doorbell::start(env, on_readable, wait, Box::new(move || cancel_watch.cancel()))?));
         Ok(())
     }
 
     /// Re-arms the data doorbell (call after draining every waiting message).
     #[napi]
     pub fn arm_data(&self) {
-        match &self.data_bell {
-            Some(DataBell::Thread(bell)) => bell.arm([0; 3]),
-            #[cfg(target_os = "linux")]
-            Some(DataBell::Loop(bell)) => bell.arm(),
-            None => {}
+        if let Some(bell) = &self.data_bell {
+            bell.arm([0; 3]);
         }
     }
 
@@ -188,13 +204,19 @@ impl NativeChannel {
             return Ok(());
         }
         let watch = std::sync::Arc::new(self.with(|channel| Ok(channel.room_watch()))?);
+        self.room_watch = Some(std::sync::Arc::clone(&watch));
+        #[cfg(target_os = "linux")]
+        if let Some(bell) = LoopBell::start(env, on_writable, Watched::Room(std::sync::Arc::clone(&watch))) {
+            self.room_bell = Some(Waker::Loop(bell));
+            return Ok(());
+        }
         let (wait_watch, cancel_watch) = (std::sync::Arc::clone(&watch), std::sync::Arc::clone(&watch));
         let mut spinner = doorbell_spinner();
         let wait = Box::new(move |since| {
             wait_watch.wait(since, &mut spinner, None).unwrap_or(shmring_channel::Readiness::Ended)
         });
-        self.room_bell = Some(Doorbell::start(env, on_writable, wait, Box::new(move || cancel_watch.cancel()))?);
-        self.room_watch = Some(watch);
+        self.room_bell =
+            Some(Waker::Thread(Doorbell::start(env, on_writable, wait, Box::new(move || cancel_watch.cancel()))?));
         Ok(())
     }
 
@@ -210,13 +232,7 @@ impl NativeChannel {
     /// Whether pending doorbells keep the event loop alive.
     #[napi]
     pub fn set_ref(&self, keep_alive: bool) {
-        match &self.data_bell {
-            Some(DataBell::Thread(bell)) => bell.set_ref(keep_alive),
-            #[cfg(target_os = "linux")]
-            Some(DataBell::Loop(bell)) => bell.set_ref(keep_alive),
-            None => {}
-        }
-        if let Some(bell) = &self.room_bell {
+        for bell in [&self.data_bell, &self.room_bell].into_iter().flatten() {
             bell.set_ref(keep_alive);
         }
     }

@@ -1,21 +1,23 @@
-//! Linux: the data doorbell without a thread. The JavaScript thread's event loop sleeps on
-//! the channel's futex word itself: an io_uring `FUTEX_WAIT` (Linux 6.7+) whose ring
-//! descriptor libuv polls with the loop's other descriptors (a `uv_poll_t`). The sender's
-//! `FUTEX_WAKE` then wakes the event loop directly — one wake-up of a sleeping CPU instead of
-//! two (the doorbell thread's, then the loop's; docs/DECISIONS.md §25 has the measurements).
+//! Linux: the doorbells without a thread. The JavaScript thread's event loop sleeps on a
+//! channel's futex word itself: an io_uring `FUTEX_WAIT` (Linux 6.7+) whose ring descriptor
+//! libuv polls with the loop's other descriptors (a `uv_poll_t`). The peer's `FUTEX_WAKE` then
+//! wakes the event loop directly — one wake-up of a sleeping CPU instead of two (the doorbell
+//! thread's, then the loop's; docs/DECISIONS.md §25 has the measurements). Used for both
+//! doorbells of a channel: data ready (`recv()`, `'message'`) and room ready (`send()`).
 //!
 //! * One ring per JavaScript thread (main or worker), shared by the thread's channels, made
-//!   on the first `watchData` and closed by the environment's async cleanup hook (`uv_close`
-//!   needs the loop to run once more, which a plain cleanup hook does not allow).
-//! * The protocol is the one of `shmring_wait::park`, split in two: `DataWatch::begin_sleep`
+//!   on the first watch and closed by the environment's async cleanup hook (`uv_close` needs
+//!   the loop to run once more, which a plain cleanup hook does not allow).
+//! * The protocol is the one of `shmring_wait::park`, split in two: the watch's `begin_sleep`
 //!   announces PARKED and re-checks; the kernel's futex compare and sleep is step w4; the
-//!   completion runs `DataWatch::end_sleep`. Each wait is linked to a timeout of the watch's
-//!   slice, after which the peer's liveness is checked, as a sleeping thread would.
-//! * Ringing calls the same threadsafe function as the doorbell thread would (from this
-//!   thread, so the call is queued and runs on a later turn of the loop, never inside `arm`).
+//!   completion runs `end_sleep`. Each wait is linked to a timeout of the watch's slice, after
+//!   which the peer's liveness is checked, as a sleeping thread would.
+//! * Ringing calls JavaScript straight from the poll callback (`napi_make_callback`, like a
+//!   socket's `'data'`); a ring due while JavaScript is on the stack (inside `arm`) goes through
+//!   a threadsafe function instead, so it runs on a later turn, never re-entrantly.
 //! * Where anything is missing — no io_uring (old kernel, `io_uring_disabled`, a seccomp
 //!   filter), no `FUTEX_WAIT` opcode, libuv symbols not found — or `SHMRING_WAKE=thread` is set,
-//!   [`LoopBell::start`] returns `None` and the caller uses the doorbell thread.
+//!   [`LoopBell::start`] returns `None` and the caller uses a doorbell thread (`doorbell.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -24,11 +26,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use io_uring::{opcode, types, IoUring};
-use napi::bindgen_prelude::Function;
+use napi::bindgen_prelude::{Function, JsValue};
 use napi::sys;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Env;
-use shmring_channel::{DataWatch, Readiness};
+use shmring_channel::{DataWatch, Readiness, RoomWatch};
 
 type Bell = ThreadsafeFunction<(), (), (), napi::Status, false, true>;
 
@@ -44,7 +46,51 @@ const FAILURES_BEFORE_POLLING: u32 = 8;
 /// The poll interval of a bell whose futex waits keep failing (never seen; a safety net).
 const FALLBACK_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// The data doorbell of one channel, run by this thread's event loop.
+/// What a loop bell waits for: data in a channel's inbound lanes, or room in its outbound
+/// lanes (released since the arm token, a `RoomWatch::snapshot`).
+pub enum Watched {
+    Data(Arc<DataWatch>),
+    Room(Arc<RoomWatch>),
+}
+
+impl Watched {
+    fn begin_sleep(&self, token: [u64; 3]) -> Option<Readiness> {
+        match self {
+            Watched::Data(watch) => watch.begin_sleep(),
+            Watched::Room(watch) => watch.begin_sleep(token),
+        }
+    }
+
+    fn end_sleep(&self, token: [u64; 3], slice_over: bool) -> Option<Readiness> {
+        match self {
+            Watched::Data(watch) => watch.end_sleep(slice_over),
+            Watched::Room(watch) => watch.end_sleep(token, slice_over),
+        }
+    }
+
+    fn futex_word(&self) -> &shmring_wait::AtomicU32 {
+        match self {
+            Watched::Data(watch) => watch.futex_word(),
+            Watched::Room(watch) => watch.futex_word(),
+        }
+    }
+
+    fn sleep_slice(&self) -> std::time::Duration {
+        match self {
+            Watched::Data(watch) => watch.sleep_slice(),
+            Watched::Room(watch) => watch.sleep_slice(),
+        }
+    }
+
+    fn cancel(&self) {
+        match self {
+            Watched::Data(watch) => watch.cancel(),
+            Watched::Room(watch) => watch.cancel(),
+        }
+    }
+}
+
+/// One doorbell (data or room) of one channel, run by this thread's event loop.
 pub struct LoopBell {
     bell: Rc<BellState>,
     ring: Rc<LoopRing>,
@@ -52,8 +98,13 @@ pub struct LoopBell {
 
 struct BellState {
     id: u64,
-    watch: Arc<DataWatch>,
+    watch: Watched,
+    /// The arm token (room: the released counters when the send found the lane full).
+    token: Cell<[u64; 3]>,
     on_ready: RefCell<Option<Bell>>,
+    /// The same JavaScript function, called directly from the loop (`call_directly`); null
+    /// once stopped.
+    callback: Cell<sys::napi_ref>,
     /// JavaScript asked to be called once more (`arm`), and has not been yet.
     armed: Cell<bool>,
     /// A futex wait (or fallback timer) of this bell is in the kernel.
@@ -77,6 +128,10 @@ struct LoopRing {
     refs: Cell<usize>,
     env: sys::napi_env,
     cleanup: Cell<sys::napi_async_cleanup_hook_handle>,
+    /// The async context JavaScript is called in from the loop (for async_hooks and domains).
+    async_context: Cell<sys::napi_async_context>,
+    /// No JavaScript is on the stack: the poll callback runs and has not called out yet.
+    js_idle: Cell<bool>,
 }
 
 thread_local! {
@@ -88,16 +143,25 @@ impl LoopBell {
     /// Starts watching: after each `arm`, `on_ready` is called once when data is probably
     /// waiting or the channel ended. `None` where the event loop cannot wait on futexes (see
     /// the module doc): use the doorbell thread.
-    pub fn start(env: &Env, on_ready: Function<'_, (), ()>, watch: Arc<DataWatch>) -> Option<LoopBell> {
+    pub fn start(env: &Env, on_ready: Function<'_, (), ()>, watch: Watched) -> Option<LoopBell> {
         let ring = this_thread_ring(env).ok()?;
+        let function = on_ready.raw();
         let on_ready: Bell =
             on_ready.build_threadsafe_function::<()>().callee_handled::<false>().weak::<true>().build().ok()?;
+        let mut callback = std::ptr::null_mut();
+        // SAFETY: `env` and `function` belong to the current JavaScript call; the reference is
+        // deleted in `LoopRing::stop`, on this thread.
+        if unsafe { sys::napi_create_reference(env.raw(), function, 1, &mut callback) } != sys::Status::napi_ok {
+            return None;
+        }
         let id = ring.next_id.get();
         ring.next_id.set(id + 1);
         let bell = Rc::new(BellState {
             id,
             watch,
+            token: Cell::new([0; 3]),
             on_ready: RefCell::new(Some(on_ready)),
+            callback: Cell::new(callback),
             armed: Cell::new(false),
             sleeping: Cell::new(false),
             keep_alive: Cell::new(false),
@@ -109,11 +173,15 @@ impl LoopBell {
         Some(LoopBell { bell, ring })
     }
 
-    /// Lets the bell ring once more; it rings when the condition holds (perhaps at once, on a
-    /// later turn of the loop).
-    pub fn arm(&self) {
+    /// Lets the bell ring once more, with `token` (see [`Watched`]); it rings when the
+    /// condition holds (perhaps at once, on a later turn of the loop).
+    pub fn arm(&self, token: [u64; 3]) {
         let bell = &self.bell;
-        if bell.stopped.get() || bell.armed.replace(true) || bell.sleeping.get() {
+        if bell.stopped.get() {
+            return;
+        }
+        bell.token.set(token);
+        if bell.armed.replace(true) || bell.sleeping.get() {
             return;
         }
         self.ring.sleep_or_ring(bell);
@@ -160,7 +228,7 @@ impl LoopRing {
         if bell.failures.get() >= FAILURES_BEFORE_POLLING {
             return self.submit_timer(bell);
         }
-        match bell.watch.begin_sleep() {
+        match bell.watch.begin_sleep(bell.token.get()) {
             Some(readiness) => self.ring(bell, readiness),
             None => self.submit_wait(bell),
         }
@@ -203,18 +271,76 @@ impl LoopRing {
         }
     }
 
-    /// Calls JavaScript (on a later turn) if it asked to be called.
+    /// Calls JavaScript if it asked to be called: at once from the poll callback, else (from
+    /// `arm`, with JavaScript on the stack) on a later turn through the threadsafe function.
     fn ring(&self, bell: &BellState, readiness: Readiness) {
         if readiness == Readiness::Cancelled || !bell.armed.replace(false) {
             return;
+        }
+        if self.js_idle.get() {
+            return self.call_directly(bell);
         }
         if let Some(on_ready) = &*bell.on_ready.borrow() {
             on_ready.call((), ThreadsafeFunctionCallMode::NonBlocking);
         }
     }
 
-    /// Completions: wake the bells whose waits ended.
+    /// Calls the bell's function from the poll callback, as Node calls a socket's `'data'`
+    /// listener: in a handle scope and the ring's async context (`napi_make_callback` runs
+    /// the microtasks and `process.nextTick` queue after it). A throw becomes an uncaught
+    /// exception, as from any event-loop callback.
+    fn call_directly(&self, bell: &BellState) {
+        let callback = bell.callback.get();
+        if callback.is_null() {
+            return;
+        }
+        let env = self.env;
+        self.js_idle.set(false);
+        // SAFETY: we are on the JS thread of `env`, in a libuv callback with no JavaScript on
+        // the stack (`js_idle`), and the environment is alive (its cleanup hook stops every
+        // bell, nulling `callback`, before it goes). `callback` and `async_context` were made
+        // in this environment; every napi_value lives in the handle scope opened here.
+        unsafe {
+            let mut scope = std::ptr::null_mut();
+            if sys::napi_open_handle_scope(env, &mut scope) == sys::Status::napi_ok {
+                let (mut function, mut receiver, mut result) =
+                    (std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+                if sys::napi_get_reference_value(env, callback, &mut function) == sys::Status::napi_ok
+                    && !function.is_null()
+                    && sys::napi_get_global(env, &mut receiver) == sys::Status::napi_ok
+                {
+                    sys::napi_make_callback(
+                        env,
+                        self.async_context.get(),
+                        receiver,
+                        function,
+                        0,
+                        std::ptr::null(),
+                        &mut result,
+                    );
+                    let mut pending = false;
+                    sys::napi_is_exception_pending(env, &mut pending);
+                    if pending {
+                        let mut error = std::ptr::null_mut();
+                        if sys::napi_get_and_clear_last_exception(env, &mut error) == sys::Status::napi_ok {
+                            sys::napi_fatal_exception(env, error);
+                        }
+                    }
+                }
+                sys::napi_close_handle_scope(env, scope);
+            }
+        }
+        self.js_idle.set(true);
+    }
+
+    /// Completions: wake the bells whose waits ended (from the poll callback).
     fn reap(&self) {
+        self.js_idle.set(true);
+        self.reap_completions();
+        self.js_idle.set(false);
+    }
+
+    fn reap_completions(&self) {
         let done: Vec<(u64, i32)> = {
             let mut ring = self.ring.borrow_mut();
             let mut done: Vec<_> = ring.completion().map(|cqe| (cqe.user_data(), cqe.result())).collect();
@@ -251,7 +377,7 @@ impl LoopRing {
             if result == 0 || -result == libc::EAGAIN {
                 bell.failures.set(0);
             }
-            match bell.watch.end_sleep(slice_over) {
+            match bell.watch.end_sleep(bell.token.get(), slice_over) {
                 Some(readiness) => self.ring(&bell, readiness),
                 None if bell.armed.get() => self.sleep_or_ring(&bell),
                 None => {}
@@ -272,6 +398,13 @@ impl LoopRing {
             bell.watch.cancel();
         }
         bell.on_ready.borrow_mut().take();
+        let callback = bell.callback.replace(std::ptr::null_mut());
+        if !callback.is_null() {
+            // SAFETY: made by `napi_create_reference` in this environment, deleted only here
+            // (the swap above makes this run once); we are on its JS thread, and the
+            // environment is alive (cleanup hooks and finalizers run before it goes).
+            unsafe { sys::napi_delete_reference(self.env, callback) };
+        }
     }
 
     fn set_refs(&self, refs: usize) {
@@ -343,6 +476,8 @@ fn open_ring(env: &Env) -> Result<Rc<LoopRing>, &'static str> {
         refs: Cell::new(0),
         env: env.raw(),
         cleanup: Cell::new(std::ptr::null_mut()),
+        async_context: Cell::new(std::ptr::null_mut()),
+        js_idle: Cell::new(false),
     });
     let mut cleanup = std::ptr::null_mut();
     // SAFETY: `env` is live; the hook gets no argument (it finds the ring in `RING`, on this
@@ -369,6 +504,19 @@ fn open_ring(env: &Env) -> Result<Rc<LoopRing>, &'static str> {
         close_unstarted(uv, poll);
         return Err(no_loop);
     }
+    let (mut name, mut async_context) = (std::ptr::null_mut(), std::ptr::null_mut());
+    let resource = c"shmring:data";
+    // SAFETY: `env` is live and we are inside a JavaScript call (a handle scope is open);
+    // the context is destroyed by `on_env_cleanup`. If this fails the context stays null,
+    // which `napi_make_callback` accepts (async_hooks then see no resource).
+    unsafe {
+        if sys::napi_create_string_utf8(env.raw(), resource.as_ptr(), resource.to_bytes().len() as isize, &mut name)
+            == sys::Status::napi_ok
+            && sys::napi_async_init(env.raw(), std::ptr::null_mut(), name, &mut async_context) == sys::Status::napi_ok
+        {
+            shared.async_context.set(async_context);
+        }
+    }
     Ok(shared)
 }
 
@@ -385,8 +533,9 @@ fn close_unstarted(uv: &Uv, poll: *mut c_void) {
 
 /// libuv: the ring has completions.
 extern "C" fn on_readable(handle: *mut c_void, _status: c_int, _events: c_int) {
-    // SAFETY: `data` was set to the ring in `open_ring`; the ring lives in `RING` until
-    // `close`, which closes this handle first, so no callback runs after.
+    // SAFETY: `data` was set to the ring in `open_ring`, which `RING` keeps alive until
+    // `on_env_cleanup` replaces it with an owned pointer and closes the handle (no callback
+    // runs after `uv_close`); `on_closed` releases it.
     let ring = unsafe { &**handle.cast::<*const LoopRing>() };
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ring.reap()));
     if ran.is_err() {
@@ -407,6 +556,12 @@ unsafe extern "C" fn on_env_cleanup(handle: sys::napi_async_cleanup_hook_handle,
         ring.stop(&bell);
     }
     ring.cleanup.set(handle);
+    let async_context = ring.async_context.replace(std::ptr::null_mut());
+    if !async_context.is_null() {
+        // SAFETY: made by `napi_async_init` in this environment, which is still alive while
+        // its cleanup hooks run; destroyed once (swapped out above).
+        unsafe { sys::napi_async_destroy(ring.env, async_context) };
+    }
     let (poll, uv) = (ring.poll, ring.uv);
     // SAFETY: the pointer in `data` is replaced by an owned one, released in `on_closed`,
     // so the ring (and its io_uring descriptor) lives until libuv has let go of the handle.

@@ -79,24 +79,14 @@ impl DataWatch {
     /// [`shmring_wait::PARKED`], at most [`sleep_slice`](Self::sleep_slice), then call
     /// [`end_sleep`](Self::end_sleep). No spinning: the caller spins before, if it wants to.
     pub fn begin_sleep(&self) -> Option<Readiness> {
-        let word = self.shared.data_word(self.shared.side);
-        let mut status = None;
-        shmring_wait::announce_park(&word, || {
-            status = self.status();
-            status.is_some()
-        });
-        status
+        begin_sleep(&self.shared.data_word(self.shared.side), || self.status())
     }
 
     /// After the sleep that [`begin_sleep`](Self::begin_sleep) asked for (woken, or the slice
     /// over: `slice_over`): `Some(readiness)` to report, or `None` to sleep again (call
     /// `begin_sleep`). After a full slice it checks that the peer is alive (a system call).
     pub fn end_sleep(&self, slice_over: bool) -> Option<Readiness> {
-        shmring_wait::end_park(&self.shared.data_word(self.shared.side));
-        if let Some(status) = self.status() {
-            return Some(status);
-        }
-        (slice_over && self.shared.peer_is_dead()).then_some(Readiness::Ended)
+        end_sleep(&self.shared, &self.shared.data_word(self.shared.side), slice_over, || self.status())
     }
 
     /// The word to sleep on after [`begin_sleep`](Self::begin_sleep) (in the shared mapping,
@@ -113,15 +103,7 @@ impl DataWatch {
 
     /// Why to stop waiting now, if there is a reason: cancelled, data, or the channel ended.
     fn status(&self) -> Option<Readiness> {
-        // ORDERING: Relaxed; `cancel` wakes the word after setting the flag (as in `watch`).
-        if self.cancelled.load(Ordering::Relaxed) {
-            return Some(Readiness::Cancelled);
-        }
-        if self.inbound.iter().any(shmring_ring::has_unreleased) {
-            return Some(Readiness::Ready);
-        }
-        let shared = &self.shared;
-        (shared.is_closed() || shared.peer_state() == CLOSED || shared.peer_found_dead()).then_some(Readiness::Ended)
+        status(&self.shared, &self.cancelled, || self.inbound.iter().any(shmring_ring::has_unreleased))
     }
 }
 
@@ -157,6 +139,72 @@ impl RoomWatch {
     pub fn cancel(&self) {
         cancel(&self.cancelled, &self.shared.room_word(self.shared.side));
     }
+
+    /// [`DataWatch::begin_sleep`] for room released since `since` (a [`snapshot`](Self::snapshot)).
+    pub fn begin_sleep(&self, since: [u64; LANES]) -> Option<Readiness> {
+        begin_sleep(&self.shared.room_word(self.shared.side), || self.status(since))
+    }
+
+    /// [`DataWatch::end_sleep`] for room released since `since`.
+    pub fn end_sleep(&self, since: [u64; LANES], slice_over: bool) -> Option<Readiness> {
+        end_sleep(&self.shared, &self.shared.room_word(self.shared.side), slice_over, || self.status(since))
+    }
+
+    /// The word to sleep on after [`begin_sleep`](Self::begin_sleep).
+    pub fn futex_word(&self) -> &shmring_wait::AtomicU32 {
+        self.shared.room_word(self.shared.side).value()
+    }
+
+    /// As [`DataWatch::sleep_slice`].
+    pub fn sleep_slice(&self) -> std::time::Duration {
+        self.shared.park_slice()
+    }
+
+    fn status(&self, since: [u64; LANES]) -> Option<Readiness> {
+        status(&self.shared, &self.cancelled, || {
+            Priority::ALL
+                .iter()
+                .any(|&lane| shmring_ring::released(&self.outbound[lane as usize]) != since[lane as usize])
+        })
+    }
+}
+
+/// Steps w1–w3 of the park protocol for a waiter that sleeps elsewhere (see
+/// [`DataWatch::begin_sleep`]).
+fn begin_sleep(word: &shmring_wait::Word<'_>, status: impl Fn() -> Option<Readiness>) -> Option<Readiness> {
+    let mut found = None;
+    shmring_wait::announce_park(word, || {
+        found = status();
+        found.is_some()
+    });
+    found
+}
+
+/// Step w5, then what to report (see [`DataWatch::end_sleep`]).
+fn end_sleep(
+    shared: &Arc<Shared>,
+    word: &shmring_wait::Word<'_>,
+    slice_over: bool,
+    status: impl Fn() -> Option<Readiness>,
+) -> Option<Readiness> {
+    shmring_wait::end_park(word);
+    if let Some(found) = status() {
+        return Some(found);
+    }
+    (slice_over && shared.peer_is_dead()).then_some(Readiness::Ended)
+}
+
+/// Why a watch should stop waiting now, if there is a reason: cancelled, ready, or ended.
+fn status(shared: &Shared, cancelled: &AtomicBool, mut ready: impl FnMut() -> bool) -> Option<Readiness> {
+    // ORDERING: Relaxed; `cancel` wakes the word after setting the flag, and every waiter
+    // re-reads the flag after each wake.
+    if cancelled.load(Ordering::Relaxed) {
+        return Some(Readiness::Cancelled);
+    }
+    if ready() {
+        return Some(Readiness::Ready);
+    }
+    (shared.is_closed() || shared.peer_state() == CLOSED || shared.peer_found_dead()).then_some(Readiness::Ended)
 }
 
 fn watch(
@@ -168,19 +216,9 @@ fn watch(
     mut ready: impl FnMut() -> bool,
 ) -> Result<Readiness, ChannelError> {
     loop {
-        // ORDERING: Relaxed; `cancel` wakes the word after setting the flag, and the wait
-        // re-reads the flag after every wake.
-        let is_cancelled = || cancelled.load(Ordering::Relaxed);
-        let ended = || shared.is_closed() || shared.peer_state() == CLOSED || shared.peer_found_dead();
-        let parked = shared.park(word, spinner, deadline, || is_cancelled() || ended() || ready())?;
-        if is_cancelled() {
-            return Ok(Readiness::Cancelled);
-        }
-        if ready() {
-            return Ok(Readiness::Ready);
-        }
-        if ended() {
-            return Ok(Readiness::Ended);
+        let parked = shared.park(word, spinner, deadline, || status(shared, cancelled, &mut ready).is_some())?;
+        if let Some(found) = status(shared, cancelled, &mut ready) {
+            return Ok(found);
         }
         if parked == ParkResult::TimedOut {
             if shared.peer_is_dead() {
@@ -194,7 +232,7 @@ fn watch(
 }
 
 fn cancel(flag: &AtomicBool, word: &shmring_wait::Word<'_>) {
-    // ORDERING: Relaxed; see `watch`.
+    // ORDERING: Relaxed; see `status`.
     flag.store(true, Ordering::Relaxed);
     // Best effort: a waiter that misses this wake still sees the flag at its deadline or slice.
     let _ = shmring_wait::interrupt(word);

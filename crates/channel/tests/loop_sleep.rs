@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use io_uring::{opcode, IoUring, Probe};
-use shmring_channel::{Channel, DataWatch, Readiness};
+use shmring_channel::{Channel, Readiness};
 
 fn pair() -> (Channel, Channel) {
     let a = Channel::create().expect("create the channel");
@@ -30,18 +30,17 @@ fn futex_ring() -> Option<IoUring> {
     Some(ring)
 }
 
-/// Sleeps as the addon does after `begin_sleep` returned `None`: a FUTEX_WAIT on the watch's
+/// Sleeps as the addon does after `begin_sleep` returned `None`: a FUTEX_WAIT on a watch's
 /// word while it holds PARKED (shared, 32-bit), at most `limit`. Returns the wait's result
 /// (0 woken, -EAGAIN word already changed, -ECANCELED timed out).
-fn sleep_on(ring: &mut IoUring, watch: &DataWatch, limit: Duration) -> i32 {
+fn sleep_on(ring: &mut IoUring, word: &shmring_wait::AtomicU32, limit: Duration) -> i32 {
     let timeout = io_uring::types::Timespec::from(limit);
-    let wait =
-        opcode::FutexWait::new(watch.futex_word().as_ptr(), u64::from(shmring_wait::PARKED), u64::from(u32::MAX), 0x02)
-            .build()
-            .flags(io_uring::squeue::Flags::IO_LINK)
-            .user_data(1);
+    let wait = opcode::FutexWait::new(word.as_ptr(), u64::from(shmring_wait::PARKED), u64::from(u32::MAX), 0x02)
+        .build()
+        .flags(io_uring::squeue::Flags::IO_LINK)
+        .user_data(1);
     let link = opcode::LinkTimeout::new(&timeout).build().user_data(2);
-    // SAFETY: the futex word lives in the mapping `watch` keeps alive; `timeout` outlives the
+    // SAFETY: the futex word lives in the mapping the caller's watch keeps alive; `timeout` outlives the
     // submission (the kernel copies it while preparing the entry, inside `submit_and_wait`).
     unsafe { ring.submission().push_multiple(&[wait, link]).expect("room in the queue") };
     ring.submit_and_wait(2).expect("io_uring_enter");
@@ -77,7 +76,7 @@ fn a_send_from_another_thread_wakes_the_kernel_sleep() {
         a
     });
     let started = Instant::now();
-    let result = sleep_on(&mut ring, &watch, Duration::from_secs(20));
+    let result = sleep_on(&mut ring, watch.futex_word(), Duration::from_secs(20));
     assert_eq!(result, 0, "woken by the send, not timed out");
     assert!(started.elapsed() >= Duration::from_millis(90), "slept until the send");
     assert_eq!(watch.end_sleep(false), Some(Readiness::Ready));
@@ -96,7 +95,7 @@ fn the_peer_closing_wakes_the_kernel_sleep_as_ended() {
         thread::sleep(Duration::from_millis(50));
         a.close();
     });
-    assert_eq!(sleep_on(&mut ring, &watch, Duration::from_secs(20)), 0);
+    assert_eq!(sleep_on(&mut ring, watch.futex_word(), Duration::from_secs(20)), 0);
     assert_eq!(watch.end_sleep(false), Some(Readiness::Ended));
     closer.join().unwrap();
 }
@@ -112,7 +111,7 @@ fn cancel_wakes_the_kernel_sleep_as_cancelled() {
         thread::sleep(Duration::from_millis(50));
         canceller.cancel();
     });
-    assert_eq!(sleep_on(&mut ring, &watch, Duration::from_secs(20)), 0);
+    assert_eq!(sleep_on(&mut ring, watch.futex_word(), Duration::from_secs(20)), 0);
     assert_eq!(watch.end_sleep(false), Some(Readiness::Cancelled));
     cancel.join().unwrap();
 }
@@ -123,8 +122,35 @@ fn an_idle_slice_ends_in_another_sleep_while_the_peer_lives() {
     let (_a, b) = pair();
     let watch = b.data_watch();
     assert_eq!(watch.begin_sleep(), None);
-    let result = sleep_on(&mut ring, &watch, Duration::from_millis(30));
+    let result = sleep_on(&mut ring, watch.futex_word(), Duration::from_millis(30));
     assert_eq!(-result, libc::ECANCELED, "the linked timeout ended the wait");
     assert_eq!(watch.end_sleep(true), None, "nothing happened: sleep again");
     assert!(watch.sleep_slice() >= Duration::from_millis(50));
+}
+
+#[test]
+fn room_released_by_the_receiver_wakes_the_kernel_sleep_of_a_full_sender() {
+    let Some(mut ring) = futex_ring() else { return };
+    let small = shmring_channel::ChannelOptions { capacity: 4096, high_capacity: 4096, critical_capacity: 4096 };
+    let mut a = Channel::create_with(&small).expect("create the channel");
+    let b = Channel::from_fd(a.share_fd().expect("share_fd")).expect("attach side B");
+    while a.try_send(&[7u8; 1000]).unwrap() {}
+    let watch = a.room_watch();
+    let since = watch.snapshot();
+    assert_eq!(watch.begin_sleep(since), None, "the lane is full");
+    let receiver = thread::spawn(move || {
+        let mut b = b;
+        thread::sleep(Duration::from_millis(50));
+        let mut buf = [0u8; 1000];
+        // Two: after one, a 1000-byte record would not fit in one piece (4 KiB lane).
+        for _ in 0..2 {
+            assert_eq!(b.try_recv_into(&mut buf).unwrap(), Some(1000));
+        }
+        b
+    });
+    let woken = sleep_on(&mut ring, watch.futex_word(), Duration::from_secs(20));
+    assert_eq!(woken, 0, "woken by the release, not timed out");
+    assert_eq!(watch.end_sleep(since, false), Some(Readiness::Ready));
+    let _b = receiver.join().unwrap(); // kept open: dropping it would close the channel
+    assert!(a.try_send(&[7u8; 1000]).unwrap(), "room again");
 }
