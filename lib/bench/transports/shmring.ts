@@ -136,8 +136,8 @@ function shmring(name: string, note: string, mode: 'spin' | 'async' | 'async-nos
 }
 
 export const shmringSync = shmring('shmring-sync', 'shmring, both sides spin on the sync calls (trySend, recvInto/recvPacked; burns a core each, also when idle)', 'spin')
-export const shmringAsync = shmring('shmring-async', 'shmring, send()/recv() promises; recv() spins adaptively ≤ 200 µs, then sleeps (doorbell thread)', 'async')
-export const shmringAsyncNoSpin = shmring('shmring-async-nospin', 'shmring, send()/recv() promises with spinMicros = 0: always sleeps (doorbell thread + event loop)', 'async-nospin')
+export const shmringAsync = shmring('shmring-async', 'shmring, send()/recv() promises; recv() spins adaptively ≤ 200 µs, then sleeps (Linux: the event loop waits on the futex via io_uring; else a doorbell thread)', 'async')
+export const shmringAsyncNoSpin = shmring('shmring-async-nospin', 'shmring, send()/recv() promises with spinMicros = 0: always sleeps (Linux: the event loop waits on the futex via io_uring; else a doorbell thread + the event loop)', 'async-nospin')
 
 /**
  * For the idle table only: a connected channel with nothing pending (no `recv()`, no polling),
