@@ -70,12 +70,13 @@ impl PeerWatch {
     }
 }
 
+/// A registered alarm (Linux): dropping it unregisters it.
 #[cfg(target_os = "linux")]
-use imp::Alarm;
+pub(crate) use imp::Alarm;
 
 /// Elsewhere no alarm exists: blocked calls poll every `LIVENESS_SLICE`.
 #[cfg(not(target_os = "linux"))]
-struct Alarm;
+pub(crate) struct Alarm;
 
 #[cfg(not(target_os = "linux"))]
 impl Alarm {
@@ -90,6 +91,20 @@ fn set_alarm(handle: &imp::Handle, on_exit: Box<dyn Fn() + Send>) -> Option<Alar
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (handle, on_exit);
+        None
+    }
+}
+
+/// Runs `on_hang_up` once, on the watcher thread, when the other end of the stream socket `fd`
+/// hangs up (closes, or its process dies). `None` where the OS cannot tell us (not Linux):
+/// callers then look for the hang-up on their slow path.
+#[cfg(unix)]
+pub(crate) fn hang_up_alarm(fd: std::os::fd::BorrowedFd<'_>, on_hang_up: Box<dyn Fn() + Send>) -> Option<Alarm> {
+    #[cfg(target_os = "linux")]
+    return imp::watch(fd, (libc::EPOLLRDHUP | libc::EPOLLHUP) as u32, on_hang_up);
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (fd, on_hang_up);
         None
     }
 }

@@ -41,9 +41,10 @@ pub(crate) struct Shared {
     /// `peer_is_dead` saw the peer's process gone (sticky).
     peer_dead: AtomicBool,
     /// Server side of the rendezvous (`server.rs`): the client's connection, kept until the
-    /// client attaches. Its hang-up before that means the client gave up (`peer_is_dead`).
+    /// client attaches. Its hang-up before that means the client gave up (`peer_is_dead`);
+    /// on Linux the alarm beside it says so the moment it happens.
     #[cfg(unix)]
-    handshake: std::sync::Mutex<Option<std::os::fd::OwnedFd>>,
+    handshake: std::sync::Mutex<Option<(std::os::fd::OwnedFd, Option<crate::liveness::Alarm>)>>,
     // Declared last: the mapping must outlive every reference above into it.
     pub(crate) segment: Segment,
 }
@@ -153,10 +154,25 @@ impl Shared {
         }
     }
 
-    /// Keeps the rendezvous connection `fd` until the peer attaches (see `handshake`).
+    /// Keeps the rendezvous connection `fd` until the peer attaches (see `handshake`), and
+    /// where the OS can say (Linux), marks the peer dead and wakes this side's waiters the
+    /// moment the client hangs up without attaching.
     #[cfg(unix)]
-    pub(crate) fn hold_handshake(&self, fd: std::os::fd::OwnedFd) {
-        *self.handshake.lock().unwrap_or_else(|p| p.into_inner()) = Some(fd);
+    pub(crate) fn hold_handshake(self: &Arc<Self>, fd: std::os::fd::OwnedFd) {
+        use std::os::fd::AsFd;
+        let shared = Arc::downgrade(self);
+        let on_hang_up = Box::new(move || {
+            let Some(shared) = shared.upgrade() else { return };
+            // A hang-up after attaching is the normal end of the handshake, not a death.
+            if shared.handshake_abandoned() {
+                shared.mark_peer_dead();
+            }
+        });
+        // The lock is held while the alarm is set: an alarm that fires at once (the client
+        // is already gone) waits for the connection to be in place before it looks.
+        let mut held = self.handshake.lock().unwrap_or_else(|p| p.into_inner());
+        let alarm = crate::liveness::hang_up_alarm(fd.as_fd(), on_hang_up);
+        *held = Some((fd, alarm));
     }
 
     /// Whether the client of a rendezvous hung up without attaching (a system call: slow path
@@ -165,7 +181,7 @@ impl Shared {
     fn handshake_abandoned(&self) -> bool {
         use std::os::fd::AsFd;
         let mut held = self.handshake.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(fd) = held.as_ref() else { return false };
+        let Some((fd, _)) = held.as_ref() else { return false };
         // ORDERING: Acquire pairs with the peer's AcqRel claim of its state in `attach`.
         if self.control.state(self.side.peer()).load(Ordering::Acquire) != NOT_ATTACHED {
             *held = None; // attached: the connection has served its purpose
@@ -275,15 +291,22 @@ impl Shared {
     fn exit_alarm(self: &Arc<Self>) -> Box<dyn Fn() + Send> {
         let shared = Arc::downgrade(self);
         Box::new(move || {
-            let Some(shared) = shared.upgrade() else { return };
-            // ORDERING: Relaxed; `interrupt` fences before it wakes (pairs with the fence in
-            // `park`, whose `ready()` reads this flag: see `Shared::park`).
-            shared.peer_dead.store(true, Ordering::Relaxed);
-            for word in [shared.data_word(shared.side), shared.room_word(shared.side)] {
-                // Best effort: a missed wake is caught by the waiter's deadline or slice.
-                let _ = shmring_wait::interrupt(&word);
+            if let Some(shared) = shared.upgrade() {
+                shared.mark_peer_dead();
             }
         })
+    }
+
+    /// The peer is gone (its process exited, or a server's client gave up): marks it dead and
+    /// wakes this side's waiters, which re-check and see it.
+    fn mark_peer_dead(&self) {
+        // ORDERING: Relaxed; `interrupt` fences before it wakes (pairs with the fence in
+        // `park`, whose `ready()` reads this flag: see `Shared::park`).
+        self.peer_dead.store(true, Ordering::Relaxed);
+        for word in [self.data_word(self.side), self.room_word(self.side)] {
+            // Best effort: a missed wake is caught by the waiter's deadline or slice.
+            let _ = shmring_wait::interrupt(&word);
+        }
     }
 
     /// Parks on `word` (spin, then sleep) until `ready()` is true, `deadline` passes, or the

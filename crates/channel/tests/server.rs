@@ -258,8 +258,58 @@ fn a_client_that_gives_up_before_attaching_ends_its_server_channel() {
     let started = Instant::now();
     let end = channel.recv_timeout(LIMIT);
     assert!(matches!(end, Err(ChannelError::PeerDead)), "after the client hung up: {end:?}");
-    // Noticed at the next liveness check (every 5 s at most while the client's pid lives).
+    // Noticed at the next liveness check (the client is this process: every 50 ms).
     assert!(started.elapsed() < Duration::from_secs(8), "noticed after {:?}", started.elapsed());
+}
+
+/// Linux: the server's channel learns at once that a client process gave up before attaching,
+/// though that process lives on (its connection's hang-up wakes the peer watcher's epoll).
+/// Without that, the next liveness check would come only after the 5 s alarmed slice.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_client_process_that_gives_up_before_attaching_is_noticed_at_once_while_it_lives() {
+    const TEST: &str = "a_client_process_that_gives_up_before_attaching_is_noticed_at_once_while_it_lives";
+    if support::role().as_deref() == Some("quitter") {
+        let connection = Connection::start(std::env::var(PATH_ENV).unwrap()).expect("connect");
+        // Wait for the server's answer (so it has made the channel), then give up.
+        let mut pfd = nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&connection), nix::poll::PollFlags::POLLIN);
+        nix::poll::poll(std::slice::from_mut(&mut pfd), nix::poll::PollTimeout::from(10_000u16)).unwrap();
+        drop(connection);
+        std::thread::sleep(Duration::from_secs(30)); // alive, but gone from the channel
+        return;
+    }
+    let path = socket_path();
+    let listener = Listener::bind(&path, &SMALL).unwrap();
+    let mut quitter = support::spawn_child(TEST, "quitter", &[(PATH_ENV, path.display().to_string())]);
+    let mut channel = listener.accept().unwrap();
+    let started = Instant::now();
+    let end = channel.recv_timeout(LIMIT);
+    let waited = started.elapsed();
+    quitter.kill().unwrap();
+    quitter.wait().unwrap();
+    assert!(matches!(end, Err(ChannelError::PeerDead)), "after the client hung up: {end:?}");
+    assert!(waited < Duration::from_secs(2), "noticed after {waited:?}");
+}
+
+#[test]
+fn a_client_that_attaches_and_closes_its_connection_is_not_taken_for_dead() {
+    let path = socket_path();
+    let listener = Listener::bind(&path, &SMALL).unwrap();
+    let client = std::thread::spawn({
+        let path = path.clone();
+        move || {
+            // `connect` attaches, then closes the connection: the server's hang-up alarm fires.
+            let mut channel = Channel::connect(&path, LIMIT).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            channel.send(b"still here", Some(LIMIT)).unwrap();
+            channel
+        }
+    });
+    let mut served = listener.accept().unwrap();
+    assert_eq!(served.recv_timeout(LIMIT).unwrap(), b"still here");
+    served.send(b"and you", Some(LIMIT)).unwrap();
+    let mut channel = client.join().unwrap();
+    assert_eq!(channel.recv_timeout(LIMIT).unwrap(), b"and you");
 }
 
 /// Linux only: macOS refuses a connection to a full queue (ECONNREFUSED) instead of answering

@@ -4,7 +4,7 @@
 //! harmless. Without pidfd support (old kernels, some sandboxes, valgrind): `kill(pid, 0)` and
 //! `ESRCH`, or a zombie state in `/proc/<pid>/stat` (an exited child not yet reaped).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 pub(super) enum Handle {
     Pidfd(OwnedFd),
@@ -50,8 +50,9 @@ fn is_zombie(pid: u32) -> bool {
 }
 
 /// The process-wide watcher thread: sleeps in `epoll_wait` on the pidfds of every watched
-/// peer and runs a channel's alarm the moment its peer exits, so blocked calls need no
-/// periodic liveness checks (an idle channel then wakes nobody). Started on first use; lives
+/// peer (and the rendezvous connections of servers' unattached clients) and runs a channel's
+/// alarm the moment its peer exits (or hangs up), so blocked calls need no periodic liveness
+/// checks (an idle channel then wakes nobody). Started on first use; lives
 /// as long as the process, blocked, costing nothing.
 struct Watcher {
     /// The process that started the thread. A child made by `fork` (without `exec`) inherits
@@ -59,17 +60,17 @@ struct Watcher {
     /// the watcher does not exist (`current`), and its channels poll instead.
     pid: u32,
     epoll: OwnedFd,
-    /// Watched pidfds (our own duplicates) and their alarms, by epoll token.
+    /// Watched descriptors (our own duplicates) and their alarms, by epoll token.
     alarms: std::sync::Mutex<std::collections::HashMap<u64, Entry>>,
     next_token: std::sync::atomic::AtomicU64,
 }
 
-/// One watched process: our duplicate of its pidfd, and what to run when it exits.
+/// One watched descriptor (our duplicate of a pidfd or a socket), and what to run when it fires.
 type Entry = (OwnedFd, Box<dyn Fn() + Send>);
 
 /// A registered alarm; dropping it unregisters it (an alarm already taken out to run still
 /// runs: alarms hold only weak references to what they wake).
-pub(super) struct Alarm {
+pub(crate) struct Alarm {
     token: u64,
 }
 
@@ -87,22 +88,28 @@ impl Handle {
     /// without a pidfd or when the watcher cannot start (then callers keep polling).
     pub(super) fn alarm(&self, on_exit: Box<dyn Fn() + Send>) -> Option<Alarm> {
         let Handle::Pidfd(pidfd) = self else { return None };
-        WATCHER.get_or_init(Watcher::start);
-        let watcher = Watcher::current()?;
-        let pidfd = pidfd.try_clone().ok()?;
-        // ORDERING: Relaxed; only uniqueness matters.
-        let token = watcher.next_token.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut alarms = watcher.alarms.lock().unwrap_or_else(|e| e.into_inner());
-        let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: token };
-        // SAFETY: both fds are open; `event` is a valid epoll_event for the call.
-        if unsafe { libc::epoll_ctl(watcher.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, pidfd.as_raw_fd(), &mut event) }
-            != 0
-        {
-            return None;
-        }
-        alarms.insert(token, (pidfd, on_exit));
-        Some(Alarm { token })
+        // A pidfd is readable once its process has exited.
+        watch(pidfd.as_fd(), libc::EPOLLIN as u32, on_exit)
     }
+}
+
+/// Runs `on_event` once, on the watcher thread, when `fd` reports one of the epoll `events`
+/// (level-triggered: a condition that already holds fires at once). The watcher keeps its own
+/// duplicate of `fd`. `None` when the watcher cannot start or take the descriptor.
+pub(super) fn watch(fd: BorrowedFd<'_>, events: u32, on_event: Box<dyn Fn() + Send>) -> Option<Alarm> {
+    WATCHER.get_or_init(Watcher::start);
+    let watcher = Watcher::current()?;
+    let fd = fd.try_clone_to_owned().ok()?;
+    // ORDERING: Relaxed; only uniqueness matters.
+    let token = watcher.next_token.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut alarms = watcher.alarms.lock().unwrap_or_else(|e| e.into_inner());
+    let mut event = libc::epoll_event { events, u64: token };
+    // SAFETY: both fds are open; `event` is a valid epoll_event for the call.
+    if unsafe { libc::epoll_ctl(watcher.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut event) } != 0 {
+        return None;
+    }
+    alarms.insert(token, (fd, on_event));
+    Some(Alarm { token })
 }
 
 impl Watcher {
@@ -122,7 +129,7 @@ impl Watcher {
             // SAFETY: `events` has room for 16 entries; the epoll fd lives in the static
             // watcher, which is never dropped.
             let n = unsafe { libc::epoll_wait(epoll_fd, events.as_mut_ptr(), 16, -1) };
-            // Events come only for registered pidfds, which exist only once `WATCHER` is set;
+            // Events come only for registered descriptors, which exist only once `WATCHER` is set;
             // an early return of the wait (EINTR) just waits again. The thread never exits.
             if let Some(watcher) = Watcher::current() {
                 for event in events.iter().take(n.max(0) as usize) {
@@ -138,11 +145,12 @@ impl Watcher {
         WATCHER.get()?.as_ref().filter(|watcher| watcher.pid == std::process::id())
     }
 
-    /// Runs and forgets the alarm of `token` (an exited process stays readable).
+    /// Runs and forgets the alarm of `token` (an exited process stays readable, a hung-up
+    /// socket stays hung up: level-triggered events would fire again).
     fn fire(&self, token: u64) {
         let taken = self.alarms.lock().unwrap_or_else(|e| e.into_inner()).remove(&token);
-        if let Some((pidfd, on_exit)) = taken {
-            self.forget(&pidfd);
+        if let Some((fd, on_exit)) = taken {
+            self.forget(&fd);
             // Outside the lock: the alarm may drop the last reference to a channel, whose
             // `Alarm::drop` takes the lock. A panic must not end the thread (nothing would
             // fire again); the alarm's owner still has its backstop slice.
@@ -150,11 +158,9 @@ impl Watcher {
         }
     }
 
-    fn forget(&self, pidfd: &OwnedFd) {
+    fn forget(&self, fd: &OwnedFd) {
         // SAFETY: both fds are open; DEL ignores the event argument.
-        unsafe {
-            libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, pidfd.as_raw_fd(), std::ptr::null_mut())
-        };
+        unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, fd.as_raw_fd(), std::ptr::null_mut()) };
     }
 }
 
@@ -162,8 +168,8 @@ impl Drop for Alarm {
     fn drop(&mut self) {
         let Some(watcher) = Watcher::current() else { return };
         let mut alarms = watcher.alarms.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((pidfd, _)) = alarms.remove(&self.token) {
-            watcher.forget(&pidfd);
+        if let Some((fd, _)) = alarms.remove(&self.token) {
+            watcher.forget(&fd);
         }
     }
 }
