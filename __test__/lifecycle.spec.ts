@@ -97,6 +97,19 @@ test('a worker thread can create a channel pair and use every receive path', asy
   t.is(await within(exited, 10_000, 'worker exit').then(([code]) => code), 0)
 })
 
+test("process.exit() from a worker's message listener or recv() continuation ends the worker with its code and no error", async (t) => {
+  for (const mode of ['exit-in-listener', 'exit-after-recv']) {
+    for (let round = 0; round < 5; round++) {
+      const worker = startWorker('lifecycle-worker', { mode })
+      const errors: unknown[] = []
+      worker.on('error', (e) => errors.push(e))
+      const [code] = await within(once(worker, 'exit'), 30_000, `worker ${mode} exit`)
+      t.is(code, 7, mode)
+      t.deepEqual(errors, [], mode)
+    }
+  }
+})
+
 test('a worker thread and the main thread talk over one channel', async (t) => {
   const channel = Channel.create({ capacity: 64 * 1024 })
   const fd = channel.shareFd()

@@ -7,7 +7,9 @@
 //!
 //! * One ring per JavaScript thread (main or worker), shared by the thread's channels, made
 //!   on the first watch and closed by the environment's async cleanup hook (`uv_close` needs
-//!   the loop to run once more, which a plain cleanup hook does not allow).
+//!   the loop to run once more, which a plain cleanup hook does not allow). It belongs to the
+//!   Node environment that made it: another environment on the same thread (an embedder's,
+//!   Electron subframes) uses doorbell threads.
 //! * The protocol is the one of `shmring_wait::park`, split in two: the watch's `begin_sleep`
 //!   announces PARKED and re-checks; the kernel's futex compare and sleep is step w4; the
 //!   completion runs `end_sleep`. Each wait is linked to a timeout of the watch's slice, after
@@ -45,6 +47,10 @@ const FUTEX2_SIZE_U32: u32 = 0x02;
 const FAILURES_BEFORE_POLLING: u32 = 8;
 /// The poll interval of a bell whose futex waits keep failing (never seen; a safety net).
 const FALLBACK_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+/// A polling bell tries a futex wait again after this many timer rounds (about a second).
+const POLLS_BEFORE_RETRY: u32 = 100;
+/// Tries of one `io_uring_enter` that the kernel refused for a passing reason.
+const SUBMIT_TRIES: u32 = 3;
 
 /// What a loop bell waits for: data in a channel's inbound lanes, or room in its outbound
 /// lanes (released since the arm token, a `RoomWatch::snapshot`).
@@ -111,16 +117,23 @@ struct BellState {
     sleeping: Cell<bool>,
     keep_alive: Cell<bool>,
     stopped: Cell<bool>,
+    /// Failed waits in a row (see `FAILURES_BEFORE_POLLING`).
     failures: Cell<u32>,
-    /// The linked timeout's duration; read by the kernel during `submit`.
-    slice: RefCell<types::Timespec>,
+    /// Timer rounds since this bell last tried a futex wait (see `POLLS_BEFORE_RETRY`).
+    polls: Cell<u32>,
 }
 
 /// The ring of one JavaScript thread and the libuv handle that polls it.
 struct LoopRing {
+    /// Declared first, so dropped first: the kernel reads `timespecs` while it takes entries.
     ring: RefCell<IoUring>,
-    /// `uv_poll_t`, allocated with `uv_handle_size`; freed by `on_closed`.
-    poll: *mut c_void,
+    /// Entries were queued that the kernel has not taken yet (a refused `io_uring_enter`).
+    unsubmitted: Cell<bool>,
+    /// The durations timeouts point at, one box per distinct duration, never freed before
+    /// the ring: an entry may reach the kernel after its bell has stopped.
+    timespecs: RefCell<Vec<(std::time::Duration, Box<types::Timespec>)>>,
+    /// `uv_poll_t`, allocated with `uv_handle_size`; freed by `on_closed`. Null once closed.
+    poll: Cell<*mut c_void>,
     uv: &'static Uv,
     bells: RefCell<HashMap<u64, Rc<BellState>>>,
     next_id: Cell<u64>,
@@ -134,9 +147,13 @@ struct LoopRing {
     js_idle: Cell<bool>,
 }
 
+/// This thread's ring and the environment it belongs to, or why that environment has none.
+type RingSlot = Option<(sys::napi_env, Result<Rc<LoopRing>, &'static str>)>;
+
 thread_local! {
-    /// This thread's ring: `None` until first needed, `Some(Err(why))` if it cannot exist here.
-    static RING: RefCell<Option<Result<Rc<LoopRing>, &'static str>>> = const { RefCell::new(None) };
+    /// `None` until first needed. Stays `Err` for an environment being (or that was) torn
+    /// down, so that nothing makes a new ring for it.
+    static RING: RefCell<RingSlot> = const { RefCell::new(None) };
 }
 
 impl LoopBell {
@@ -167,7 +184,7 @@ impl LoopBell {
             keep_alive: Cell::new(false),
             stopped: Cell::new(false),
             failures: Cell::new(0),
-            slice: RefCell::new(types::Timespec::new()),
+            polls: Cell::new(0),
         });
         ring.bells.borrow_mut().insert(id, Rc::clone(&bell));
         Some(LoopBell { bell, ring })
@@ -182,6 +199,8 @@ impl LoopBell {
         }
         bell.token.set(token);
         if bell.armed.replace(true) || bell.sleeping.get() {
+            // A wait the kernel refused to take earlier may pass now.
+            self.ring.flush_unsubmitted();
             return;
         }
         self.ring.sleep_or_ring(bell);
@@ -226,7 +245,15 @@ impl LoopRing {
     /// is needed.
     fn sleep_or_ring(&self, bell: &BellState) {
         if bell.failures.get() >= FAILURES_BEFORE_POLLING {
-            return self.submit_timer(bell);
+            let polls = bell.polls.get() + 1;
+            if polls < POLLS_BEFORE_RETRY {
+                bell.polls.set(polls);
+                return self.submit_timer(bell);
+            }
+            // Once in a while a futex wait again: one that works ends the polling, one that
+            // fails comes back here.
+            bell.polls.set(0);
+            bell.failures.set(FAILURES_BEFORE_POLLING - 1);
         }
         match bell.watch.begin_sleep(bell.token.get()) {
             Some(readiness) => self.ring(bell, readiness),
@@ -235,39 +262,66 @@ impl LoopRing {
     }
 
     fn submit_wait(&self, bell: &BellState) {
-        let slice = bell.watch.sleep_slice();
-        *bell.slice.borrow_mut() = types::Timespec::from(slice);
+        let slice = self.timespec(bell.watch.sleep_slice());
         let word = bell.watch.futex_word().as_ptr().cast_const();
         let wait = opcode::FutexWait::new(word, u64::from(shmring_wait::PARKED), u64::from(u32::MAX), FUTEX2_SIZE_U32)
             .build()
             .flags(io_uring::squeue::Flags::IO_LINK)
             .user_data(bell.id);
-        let timeout = opcode::LinkTimeout::new(&*bell.slice.borrow()).build().user_data(bell.id | TIMEOUT_TAG);
+        let timeout = opcode::LinkTimeout::new(slice).build().user_data(bell.id | TIMEOUT_TAG);
         self.push(bell, &[wait, timeout]);
     }
 
     /// The safety net of a bell whose waits keep failing: look again after a short sleep.
     fn submit_timer(&self, bell: &BellState) {
-        *bell.slice.borrow_mut() = types::Timespec::from(FALLBACK_POLL);
-        let timer = opcode::Timeout::new(&*bell.slice.borrow()).build().user_data(bell.id);
+        let timer = opcode::Timeout::new(self.timespec(FALLBACK_POLL)).build().user_data(bell.id);
         self.push(bell, &[timer]);
+    }
+
+    /// A timespec of `duration` that lives as long as the ring (see `timespecs`).
+    fn timespec(&self, duration: std::time::Duration) -> *const types::Timespec {
+        let mut timespecs = self.timespecs.borrow_mut();
+        if let Some((_, timespec)) = timespecs.iter().find(|(d, _)| *d == duration) {
+            return &**timespec;
+        }
+        let timespec = Box::new(types::Timespec::from(duration));
+        let pointer: *const types::Timespec = &*timespec;
+        timespecs.push((duration, timespec));
+        pointer
     }
 
     fn push(&self, bell: &BellState, entries: &[io_uring::squeue::Entry]) {
         let mut ring = self.ring.borrow_mut();
-        // SAFETY: the entries point at memory that outlives the submission: the futex word in
-        // the mapping the bell's watch keeps alive, and the bell's `slice` (the kernel copies
-        // the timespec while it prepares the entry, during `submit` below).
+        // SAFETY: what the entries point at outlives the kernel's use of it. The timespecs are
+        // this ring's (`timespec`), freed only after the io_uring is closed (field order), and
+        // the kernel copies them when it takes the entry. The futex word's address is only
+        // looked at by the kernel: if the channel's mapping is gone by the time the entry is
+        // taken, the wait completes with an error (EFAULT) for a bell that no longer exists.
         let pushed = unsafe { ring.submission().push_multiple(entries) }.is_ok();
-        let submitted = pushed && ring.submit().is_ok_and(|n| n >= entries.len());
+        if !pushed {
+            // A full submission queue (never expected: entries leave it at every submit).
+            drop(ring);
+            bell.failures.set(bell.failures.get() + 1);
+            return self.ring(bell, Readiness::Ready);
+        }
+        // Queued: from here the wait is this bell's, whenever the kernel takes it.
+        bell.sleeping.set(true);
+        let submitted = submit_queued(&mut ring);
         drop(ring);
-        if submitted {
-            bell.sleeping.set(true);
-        } else {
-            // A full or refused queue (never expected: entries leave it at once): count it as
-            // a failure, and ring so that JavaScript looks and re-arms.
+        self.unsubmitted.set(!submitted);
+        if !submitted {
+            // The entries wait in the queue for the next `io_uring_enter` that passes (any
+            // push, a completion, a re-arm: `flush_unsubmitted`). Meanwhile JavaScript looks.
             bell.failures.set(bell.failures.get() + 1);
             self.ring(bell, Readiness::Ready);
+        }
+    }
+
+    /// Hands the kernel the entries an earlier refused `io_uring_enter` left queued.
+    fn flush_unsubmitted(&self) {
+        if self.unsubmitted.get() {
+            let submitted = submit_queued(&mut self.ring.borrow_mut());
+            self.unsubmitted.set(!submitted);
         }
     }
 
@@ -277,8 +331,8 @@ impl LoopRing {
         if readiness == Readiness::Cancelled || !bell.armed.replace(false) {
             return;
         }
-        if self.js_idle.get() {
-            return self.call_directly(bell);
+        if self.js_idle.get() && self.call_directly(bell) {
+            return;
         }
         if let Some(on_ready) = &*bell.on_ready.borrow() {
             on_ready.call((), ThreadsafeFunctionCallMode::NonBlocking);
@@ -288,13 +342,15 @@ impl LoopRing {
     /// Calls the bell's function from the poll callback, as Node calls a socket's `'data'`
     /// listener: in a handle scope and the ring's async context (`napi_make_callback` runs
     /// the microtasks and `process.nextTick` queue after it). A throw becomes an uncaught
-    /// exception, as from any event-loop callback.
-    fn call_directly(&self, bell: &BellState) {
+    /// exception, as from any event-loop callback. `false` if the call could not be made
+    /// (then the caller rings through the threadsafe function instead).
+    fn call_directly(&self, bell: &BellState) -> bool {
         let callback = bell.callback.get();
         if callback.is_null() {
-            return;
+            return false;
         }
         let env = self.env;
+        let mut called = false;
         self.js_idle.set(false);
         // SAFETY: we are on the JS thread of `env`, in a libuv callback with no JavaScript on
         // the stack (`js_idle`), and the environment is alive (its cleanup hook stops every
@@ -309,7 +365,7 @@ impl LoopRing {
                     && !function.is_null()
                     && sys::napi_get_global(env, &mut receiver) == sys::Status::napi_ok
                 {
-                    sys::napi_make_callback(
+                    let status = sys::napi_make_callback(
                         env,
                         self.async_context.get(),
                         receiver,
@@ -318,6 +374,7 @@ impl LoopRing {
                         std::ptr::null(),
                         &mut result,
                     );
+                    called = status == sys::Status::napi_ok || status == sys::Status::napi_pending_exception;
                     let mut pending = false;
                     sys::napi_is_exception_pending(env, &mut pending);
                     if pending {
@@ -331,6 +388,7 @@ impl LoopRing {
             }
         }
         self.js_idle.set(true);
+        called
     }
 
     /// Completions: wake the bells whose waits ended (from the poll callback).
@@ -355,6 +413,8 @@ impl LoopRing {
             }
             done
         };
+        // Room in the completion queue now: a submit refused for want of it may pass.
+        self.flush_unsubmitted();
         for (user_data, result) in done {
             if user_data & TIMEOUT_TAG != 0 {
                 continue; // the linked timeout's own completion: its wait reports the outcome
@@ -409,16 +469,37 @@ impl LoopRing {
 
     fn set_refs(&self, refs: usize) {
         let was = self.refs.replace(refs);
-        // SAFETY: `poll` is an initialised handle of this thread's loop, not closed while
-        // this ring exists (`close` takes the ring out of `RING` first).
+        let poll = self.poll.get();
+        if poll.is_null() {
+            return; // closed: the environment is going away
+        }
+        // SAFETY: a non-null `poll` is an initialised, open handle of this thread's loop
+        // (`on_env_cleanup` nulls it when it closes the handle).
         unsafe {
             if was == 0 && refs > 0 {
-                (self.uv.uv_ref)(self.poll);
+                (self.uv.uv_ref)(poll);
             } else if was > 0 && refs == 0 {
-                (self.uv.uv_unref)(self.poll);
+                (self.uv.uv_unref)(poll);
             }
         }
     }
+}
+
+/// Submits every queued entry; `false` if some stay queued (the kernel refused, perhaps for
+/// want of memory or completion-queue room). Passing refusals are tried again at once.
+fn submit_queued(ring: &mut IoUring) -> bool {
+    for _ in 0..SUBMIT_TRIES {
+        match ring.submit() {
+            // A partial take (the kernel stops at an entry it cannot take now): the rest again.
+            Ok(_) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)) => {}
+            Err(_) => break,
+        }
+        if ring.submission().is_empty() {
+            return true;
+        }
+    }
+    ring.submission().is_empty()
 }
 
 /// How this thread's event loop learns of data: `Ok(how)` with the io_uring wait, `Err(why
@@ -429,7 +510,23 @@ pub fn describe(env: &Env) -> Result<&'static str, &'static str> {
 
 /// This thread's ring, made on first use, or why it cannot exist here.
 fn this_thread_ring(env: &Env) -> Result<Rc<LoopRing>, &'static str> {
-    RING.with_borrow_mut(|slot| slot.get_or_insert_with(|| open_ring(env)).clone())
+    const SETTING_UP: &str = "the event-loop wait is being set up (a re-entrant call from an async hook)";
+    let found = RING.with_borrow_mut(|slot| match slot {
+        Some((owner, ring)) if *owner == env.raw() => Some(ring.clone()),
+        Some((_, Ok(_))) => Some(Err("another Node.js environment on this thread has the event-loop wait")),
+        // Nothing yet, or a torn-down environment's leftover: this one may have its own.
+        _ => {
+            *slot = Some((env.raw(), Err(SETTING_UP)));
+            None
+        }
+    });
+    if let Some(found) = found {
+        return found;
+    }
+    // Outside the borrow: `open_ring` can run JavaScript (async_hooks `init` of the context).
+    let opened = open_ring(env);
+    RING.with_borrow_mut(|slot| *slot = Some((env.raw(), opened.clone())));
+    opened
 }
 
 fn open_ring(env: &Env) -> Result<Rc<LoopRing>, &'static str> {
@@ -469,7 +566,9 @@ fn open_ring(env: &Env) -> Result<Rc<LoopRing>, &'static str> {
     }
     let shared = Rc::new(LoopRing {
         ring: RefCell::new(ring),
-        poll,
+        unsubmitted: Cell::new(false),
+        timespecs: RefCell::new(Vec::new()),
+        poll: Cell::new(poll),
         uv,
         bells: RefCell::new(HashMap::new()),
         next_id: Cell::new(1),
@@ -547,8 +646,16 @@ extern "C" fn on_readable(handle: *mut c_void, _status: c_int, _events: c_int) {
 /// Node-API: the environment is going away (worker termination, process exit). Stops every
 /// bell and closes the handle; the hook is removed once libuv has closed it.
 unsafe extern "C" fn on_env_cleanup(handle: sys::napi_async_cleanup_hook_handle, _arg: *mut c_void) {
-    // An error stays behind: no new ring on this thread while (or after) it is torn down.
-    let Some(Ok(ring)) = RING.with_borrow_mut(|slot| slot.replace(Err("the environment is being torn down"))) else {
+    // An error stays behind: no new ring for this environment while (or after) it is torn down.
+    let taken = RING.with_borrow_mut(|slot| {
+        let (_, ring) = slot.as_mut()?;
+        std::mem::replace(ring, Err("the environment is being torn down")).ok()
+    });
+    let Some(ring) = taken else {
+        // Not ours to close (never expected: the hook is added only with a ring in `RING`);
+        // Node waits for the removal of an async hook, so remove it now.
+        // SAFETY: `handle` is this hook's own handle, passed by Node-API for its removal.
+        unsafe { sys::napi_remove_async_cleanup_hook(handle) };
         return;
     };
     let bells: Vec<_> = ring.bells.borrow().values().cloned().collect();
@@ -562,7 +669,7 @@ unsafe extern "C" fn on_env_cleanup(handle: sys::napi_async_cleanup_hook_handle,
         // its cleanup hooks run; destroyed once (swapped out above).
         unsafe { sys::napi_async_destroy(ring.env, async_context) };
     }
-    let (poll, uv) = (ring.poll, ring.uv);
+    let (poll, uv) = (ring.poll.replace(std::ptr::null_mut()), ring.uv);
     // SAFETY: the pointer in `data` is replaced by an owned one, released in `on_closed`,
     // so the ring (and its io_uring descriptor) lives until libuv has let go of the handle.
     unsafe {
