@@ -41,6 +41,8 @@ type Bell = ThreadsafeFunction<(), (), (), napi::Status, false, true>;
 const RING_ENTRIES: u32 = 256;
 /// `user_data` bit of a wait's linked timeout (the wait itself carries the bell id alone).
 const TIMEOUT_TAG: u64 = 1 << 63;
+/// `user_data` bit of a cancellation of a bell's wait (its completion is ignored).
+const CANCEL_TAG: u64 = 1 << 62;
 /// futex2 flags: a 32-bit word, shared between processes (not `FUTEX2_PRIVATE`).
 const FUTEX2_SIZE_U32: u32 = 0x02;
 /// After this many failed waits in a row a bell stops using futex waits and polls by timer.
@@ -199,8 +201,14 @@ impl LoopBell {
         }
         bell.token.set(token);
         if bell.armed.replace(true) || bell.sleeping.get() {
-            // A wait the kernel refused to take earlier may pass now.
+            // A wait the kernel refused to take earlier may pass now; while it does not, the
+            // bell rings on every turn of the loop (JavaScript looks and re-arms) rather than
+            // sleep on a wait that is not in the kernel.
             self.ring.flush_unsubmitted();
+            if bell.sleeping.get() && self.ring.unsubmitted.get() {
+                bell.failures.set(bell.failures.get() + 1);
+                self.ring.ring(bell, Readiness::Ready);
+            }
             return;
         }
         self.ring.sleep_or_ring(bell);
@@ -297,9 +305,13 @@ impl LoopRing {
         // the kernel copies them when it takes the entry. The futex word's address is only
         // looked at by the kernel: if the channel's mapping is gone by the time the entry is
         // taken, the wait completes with an error (EFAULT) for a bell that no longer exists.
-        let pushed = unsafe { ring.submission().push_multiple(entries) }.is_ok();
+        let mut pushed = unsafe { ring.submission().push_multiple(entries) }.is_ok();
+        if !pushed && submit_queued(&mut ring) {
+            // SAFETY: as above.
+            pushed = unsafe { ring.submission().push_multiple(entries) }.is_ok();
+        }
         if !pushed {
-            // A full submission queue (never expected: entries leave it at every submit).
+            // A submission queue full of entries the kernel refuses (never seen).
             drop(ring);
             bell.failures.set(bell.failures.get() + 1);
             return self.ring(bell, Readiness::Ready);
@@ -314,6 +326,16 @@ impl LoopRing {
             // push, a completion, a re-arm: `flush_unsubmitted`). Meanwhile JavaScript looks.
             bell.failures.set(bell.failures.get() + 1);
             self.ring(bell, Readiness::Ready);
+        }
+    }
+
+    /// Cancels the wait of bell `id` (if still in the kernel, it completes with ECANCELED).
+    fn cancel_wait(&self, id: u64) {
+        let mut ring = self.ring.borrow_mut();
+        let cancel = opcode::AsyncCancel::new(id).build().user_data(id | CANCEL_TAG);
+        // SAFETY: the entry points at no memory.
+        if unsafe { ring.submission().push(&cancel) }.is_ok() {
+            self.unsubmitted.set(!submit_queued(&mut ring));
         }
     }
 
@@ -342,7 +364,7 @@ impl LoopRing {
     /// Calls the bell's function from the poll callback, as Node calls a socket's `'data'`
     /// listener: in a handle scope and the ring's async context (`napi_make_callback` runs
     /// the microtasks and `process.nextTick` queue after it). A throw becomes an uncaught
-    /// exception, as from any event-loop callback. `false` if the call could not be made
+    /// exception, as from any event-loop callback. `false` if the call could not be attempted
     /// (then the caller rings through the threadsafe function instead).
     fn call_directly(&self, bell: &BellState) -> bool {
         let callback = bell.callback.get();
@@ -365,7 +387,9 @@ impl LoopRing {
                     && !function.is_null()
                     && sys::napi_get_global(env, &mut receiver) == sys::Status::napi_ok
                 {
-                    let status = sys::napi_make_callback(
+                    // From here the function may have run, whatever the status says.
+                    called = true;
+                    sys::napi_make_callback(
                         env,
                         self.async_context.get(),
                         receiver,
@@ -374,7 +398,6 @@ impl LoopRing {
                         std::ptr::null(),
                         &mut result,
                     );
-                    called = status == sys::Status::napi_ok || status == sys::Status::napi_pending_exception;
                     let mut pending = false;
                     sys::napi_is_exception_pending(env, &mut pending);
                     if pending {
@@ -416,8 +439,17 @@ impl LoopRing {
         // Room in the completion queue now: a submit refused for want of it may pass.
         self.flush_unsubmitted();
         for (user_data, result) in done {
+            if user_data & CANCEL_TAG != 0 {
+                continue;
+            }
             if user_data & TIMEOUT_TAG != 0 {
-                continue; // the linked timeout's own completion: its wait reports the outcome
+                // The linked timeout's own completion: its wait reports the outcome. EINVAL:
+                // it reached the kernel without its wait (a partial submit), so that wait has
+                // no slice: cancel it, and it comes back as a slice that ran out.
+                if result == -libc::EINVAL {
+                    self.cancel_wait(user_data & !TIMEOUT_TAG);
+                }
+                continue;
             }
             let Some(bell) = self.bells.borrow().get(&user_data).cloned() else { continue };
             bell.sleeping.set(false);
@@ -436,6 +468,7 @@ impl LoopRing {
             };
             if result == 0 || -result == libc::EAGAIN {
                 bell.failures.set(0);
+                bell.polls.set(0);
             }
             match bell.watch.end_sleep(bell.token.get(), slice_over) {
                 Some(readiness) => self.ring(&bell, readiness),
@@ -513,7 +546,9 @@ fn this_thread_ring(env: &Env) -> Result<Rc<LoopRing>, &'static str> {
     const SETTING_UP: &str = "the event-loop wait is being set up (a re-entrant call from an async hook)";
     let found = RING.with_borrow_mut(|slot| match slot {
         Some((owner, ring)) if *owner == env.raw() => Some(ring.clone()),
-        Some((_, Ok(_))) => Some(Err("another Node.js environment on this thread has the event-loop wait")),
+        Some((_, Ok(_))) | Some((_, Err(SETTING_UP))) => {
+            Some(Err("another Node.js environment on this thread has the event-loop wait"))
+        }
         // Nothing yet, or a torn-down environment's leftover: this one may have its own.
         _ => {
             *slot = Some((env.raw(), Err(SETTING_UP)));
@@ -524,6 +559,7 @@ fn this_thread_ring(env: &Env) -> Result<Rc<LoopRing>, &'static str> {
         return found;
     }
     // Outside the borrow: `open_ring` can run JavaScript (async_hooks `init` of the context).
+    // Meanwhile the slot says SETTING_UP, so no other call stores anything in it.
     let opened = open_ring(env);
     RING.with_borrow_mut(|slot| *slot = Some((env.raw(), opened.clone())));
     opened
@@ -579,9 +615,9 @@ fn open_ring(env: &Env) -> Result<Rc<LoopRing>, &'static str> {
         js_idle: Cell::new(false),
     });
     let mut cleanup = std::ptr::null_mut();
-    // SAFETY: `env` is live; the hook gets no argument (it finds the ring in `RING`, on this
-    // thread, where Node runs environment cleanup).
-    if unsafe { sys::napi_add_async_cleanup_hook(env.raw(), Some(on_env_cleanup), std::ptr::null_mut(), &mut cleanup) }
+    // SAFETY: `env` is live; the hook's argument is the environment, whose ring it finds in
+    // `RING` (on this thread, where Node runs environment cleanup); never dereferenced.
+    if unsafe { sys::napi_add_async_cleanup_hook(env.raw(), Some(on_env_cleanup), env.raw().cast(), &mut cleanup) }
         != sys::Status::napi_ok
     {
         close_unstarted(uv, poll);
@@ -645,10 +681,10 @@ extern "C" fn on_readable(handle: *mut c_void, _status: c_int, _events: c_int) {
 
 /// Node-API: the environment is going away (worker termination, process exit). Stops every
 /// bell and closes the handle; the hook is removed once libuv has closed it.
-unsafe extern "C" fn on_env_cleanup(handle: sys::napi_async_cleanup_hook_handle, _arg: *mut c_void) {
+unsafe extern "C" fn on_env_cleanup(handle: sys::napi_async_cleanup_hook_handle, env: *mut c_void) {
     // An error stays behind: no new ring for this environment while (or after) it is torn down.
     let taken = RING.with_borrow_mut(|slot| {
-        let (_, ring) = slot.as_mut()?;
+        let (_, ring) = slot.as_mut().filter(|(owner, _)| owner.cast::<c_void>() == env)?;
         std::mem::replace(ring, Err("the environment is being torn down")).ok()
     });
     let Some(ring) = taken else {
