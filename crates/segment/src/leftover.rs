@@ -13,7 +13,11 @@
 //! fd closes, exits and crashes included. An object nobody holds that lock on, whose recorded
 //! creator pid no longer exists, is abandoned. Either sign of life keeps it: a held lock
 //! (which also covers creators in another pid namespace), or a live pid (which also covers a
-//! creator that could not lock). Every doubt keeps it too.
+//! creator that could not lock). Every doubt keeps it too. Examiners (listings and removals,
+//! in any process) lock the object exclusively while they look, so two looking at once could
+//! take each other's lock for a creator's: `sys::lock_if_abandoned` tells them apart (a spec
+//! has four threads look 800 times at an abandoned segment; before, ~1 in 8 looks said
+//! "running").
 //!
 //! Platforms: only Linux can list named objects (they are files in `/dev/shm`). macOS has no
 //! way to enumerate POSIX shared-memory names, and Windows removes a named section with its

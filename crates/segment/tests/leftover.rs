@@ -50,6 +50,33 @@ fn a_segment_whose_creator_exited_is_listed_as_exited_and_removed() {
 }
 
 #[test]
+fn examiners_looking_at_once_all_see_an_abandoned_segment_as_exited() {
+    if support::child_role().as_deref() == Some("leftover-creator") {
+        let name = SegmentName::new(&std::env::var(NAME_ENV).unwrap()).unwrap();
+        Segment::create_named(&name, BLOB, 4096).unwrap().publish();
+        return;
+    }
+    let name = test_name();
+    let _guard = UnlinkGuard(name.clone());
+    run_child(
+        "examiners_looking_at_once_all_see_an_abandoned_segment_as_exited",
+        "leftover-creator",
+        &[(NAME_ENV, name.to_string())],
+        |_| {},
+    );
+    // Each look locks the object exclusively for a moment; a look that meets another one's
+    // lock must not take it for a live creator's.
+    let states: Vec<CreatorState> = std::thread::scope(|scope| {
+        let lookers: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| (0..200).map(|_| listed(&name).expect("listed").creator).collect::<Vec<_>>()))
+            .collect();
+        lookers.into_iter().flat_map(|looker| looker.join().unwrap()).collect()
+    });
+    let not_exited: Vec<_> = states.iter().filter(|&&state| state != CreatorState::Exited).collect();
+    assert!(not_exited.is_empty(), "{} of {} looks said {:?}", not_exited.len(), states.len(), not_exited.first());
+}
+
+#[test]
 fn a_segment_whose_creator_runs_is_listed_as_running_and_never_removed() {
     let name = test_name();
     let _guard = UnlinkGuard(name.clone());

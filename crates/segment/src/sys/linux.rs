@@ -147,18 +147,63 @@ pub(crate) fn named_object(name: &SegmentName) -> io::Result<Option<NamedObject>
 /// Takes the lock every creator holds while it has its object open ([`hold_creator_lock`]).
 /// `Ok(true)`: nobody holds it (and now we do, until `object` is dropped); `Ok(false)`: a
 /// process still has the object open from its creation (the creator, or a process it forked).
+///
+/// A creator holds the lock *shared* for its life; an examiner (a listing or removal in this
+/// or another process) holds it *exclusively*, or shared for an instant (below), while it
+/// looks. So a refusal is looked at again: the exclusive lock refused but a shared one granted
+/// means a shared holder; the shared lock refused too means another examiner's exclusive one.
+/// A creator is only concluded from a shared holder seen [`SHARED_SIGHTINGS`] times in a row,
+/// [`EXAMINER_PAUSE`] apart (an examiner's hold is shorter); other examiners are waited out.
+/// One that holds on longer than [`EXAMINER_WAIT`] gives `ErrorKind::WouldBlock` (the caller
+/// keeps the object).
 pub(crate) fn lock_if_abandoned(object: &NamedObject) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
-    // SAFETY: `flock` on an fd we own (`object.file` lives through the call); no memory is
-    // passed.
-    if unsafe { libc::flock(object.file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return Ok(true);
-    }
-    match io::Error::last_os_error() {
-        e if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
-        e => Err(e),
+    let fd = object.file.as_raw_fd();
+    let try_lock = |operation: libc::c_int| -> io::Result<bool> {
+        // SAFETY: `flock` on an fd we own (`object.file` lives through the call); no memory is
+        // passed.
+        if unsafe { libc::flock(fd, operation | libc::LOCK_NB) } == 0 {
+            return Ok(true);
+        }
+        match io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
+            e => Err(e),
+        }
+    };
+    let started = std::time::Instant::now();
+    let mut sightings = 0;
+    loop {
+        if try_lock(libc::LOCK_EX)? {
+            return Ok(true);
+        }
+        if try_lock(libc::LOCK_SH)? {
+            // Ours is shared now: converting it to exclusive works only if nobody else holds it.
+            if try_lock(libc::LOCK_EX)? {
+                return Ok(true);
+            }
+            // Let go at once: another examiner must not take our shared lock for a creator's.
+            // SAFETY: as above.
+            unsafe { libc::flock(fd, libc::LOCK_UN) };
+            sightings += 1;
+            if sightings >= SHARED_SIGHTINGS {
+                return Ok(false);
+            }
+        } else {
+            sightings = 0;
+        }
+        if started.elapsed() >= EXAMINER_WAIT {
+            return Err(io::Error::new(io::ErrorKind::WouldBlock, "other processes keep examining the object"));
+        }
+        std::thread::sleep(EXAMINER_PAUSE);
     }
 }
+
+/// Shared holders seen in a row before [`lock_if_abandoned`] concludes a creator holds the lock.
+const SHARED_SIGHTINGS: u32 = 3;
+/// Pause between two looks of [`lock_if_abandoned`].
+const EXAMINER_PAUSE: std::time::Duration = std::time::Duration::from_micros(200);
+/// How long [`lock_if_abandoned`] waits for other examiners to let go.
+const EXAMINER_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Called by a creator right after `shm_open(O_CREAT | O_EXCL)`, before the object has a
 /// header: a shared `flock` on its own open file description, held until every fd of that
