@@ -21,55 +21,33 @@
  * Electron run in CI shows those.
  */
 import test from 'ava'
-import { spawn, spawnSync } from 'node:child_process'
-import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import { hasGcc, NativeBuild, runCollecting } from './helpers/native.js'
+
 const MARKER = 'SHMRING-TEST: external buffer created'
-const source = fileURLToPath(new URL('./native/no-external-buffers.c', import.meta.url))
 const addon = fileURLToPath(new URL('../index.js', import.meta.url))
 const receivePaths = fileURLToPath(new URL('./fixtures/lifecycle-receive-paths.ts', import.meta.url))
 
-const gcc = spawnSync('gcc', ['--version']).status === 0
 const linux = process.platform === 'linux'
-const maybe = gcc && linux ? test.serial : test.skip
-const why = !linux ? ' (skipped: needs Linux LD_PRELOAD)' : !gcc ? ' (skipped: gcc not found)' : ''
+const maybe = hasGcc && linux ? test.serial : test.skip
+const why = !linux ? ' (skipped: needs Linux LD_PRELOAD)' : !hasGcc ? ' (skipped: gcc not found)' : ''
 
+let build: NativeBuild | undefined
 let shim = ''
-let dir = ''
 
 test.before(() => {
-  if (!gcc || !linux) return
-  dir = mkdtempSync(join(tmpdir(), 'shmring-electron-'))
-  shim = join(dir, 'no-external-buffers.so')
-  const built = spawnSync('gcc', ['-shared', '-fPIC', '-Wall', '-o', shim, source, '-ldl'], { encoding: 'utf8' })
-  if (built.status !== 0) throw new Error(`gcc failed:\n${built.stderr}`)
+  if (!hasGcc || !linux) return
+  build = new NativeBuild('no-external-buffers.c', 'no-external-buffers.so', ['-shared', '-fPIC'], ['-ldl'])
+  shim = build.path
 })
 
-test.after.always(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true })
-})
+test.after.always(() => build?.remove())
 
 /** Runs node with the shim preloaded; resolves with its exit and output. */
-async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LD_PRELOAD: shim, ...env },
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c))
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c))
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-  // 'close', not 'exit': output can be read after 'exit' is emitted, and these specs assert on
-  // all of it (a marker's absence as much as its presence).
-  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null]
-  clearTimeout(timer)
-  return { code, signal, stdout, stderr }
+function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return runCollecting(process.execPath, args, { env: { ...process.env, LD_PRELOAD: shim, ...env } })
 }
 
 maybe(`control: a module that resolves napi_create_external_buffer as napi-rs does and calls it prints the marker${why}`, async (t) => {
@@ -99,7 +77,7 @@ try {
 } catch {
   // not installed: the control below is skipped
 }
-const maybeTar = gcc && linux && tar ? test.serial : test.skip
+const maybeTar = hasGcc && linux && tar ? test.serial : test.skip
 maybeTar(`control: another napi-rs addon that returns an external Buffer prints the marker and still works${tar ? why : ' (skipped: @napi-rs/tar not installed)'}`, async (t) => {
   const code = `
     const tar = require(${JSON.stringify(tar)})

@@ -11,50 +11,29 @@
  * could not set up io_uring and uses the doorbell thread.
  */
 import test from 'ava'
-import { spawn, spawnSync } from 'node:child_process'
-import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 import type { DoctorReport } from '../lib/doctor.js'
+import { hasGcc, NativeBuild, runCollecting } from './helpers/native.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const source = fileURLToPath(new URL('./native/no-io-uring.c', import.meta.url))
 
-const gcc = spawnSync('gcc', ['--version']).status === 0
 const linux = process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'arm64')
-const maybe = gcc && linux ? test.serial : test.skip
-const why = !linux ? ' (skipped: needs Linux x64 or arm64 seccomp)' : !gcc ? ' (skipped: gcc not found)' : ''
+const maybe = hasGcc && linux ? test.serial : test.skip
+const why = !linux ? ' (skipped: needs Linux x64 or arm64 seccomp)' : !hasGcc ? ' (skipped: gcc not found)' : ''
 
-let wrapper = ''
-let dir = ''
+let wrapper: NativeBuild | undefined
 
 test.before(() => {
-  if (!gcc || !linux) return
-  dir = mkdtempSync(join(tmpdir(), 'shmring-no-io-uring-'))
-  wrapper = join(dir, 'no-io-uring')
-  const built = spawnSync('gcc', ['-Wall', '-o', wrapper, source], { encoding: 'utf8' })
-  if (built.status !== 0) throw new Error(`gcc failed:\n${built.stderr}`)
+  if (hasGcc && linux) wrapper = new NativeBuild('no-io-uring.c', 'no-io-uring')
 })
 
-test.after.always(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true })
-})
+test.after.always(() => wrapper?.remove())
 
 /** Runs `node ...args` under the filter, without SHMRING_WAKE; resolves with its exit and output. */
-async function underFilter(args: string[]) {
+function underFilter(args: string[]) {
   const { SHMRING_WAKE: _, ...env } = process.env
-  const child = spawn(wrapper, [process.execPath, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c))
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c))
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null]
-  clearTimeout(timer)
-  return { code, signal, stdout, stderr }
+  return runCollecting(wrapper!.path, [process.execPath, ...args], { cwd: root, env })
 }
 
 maybe(`control: under the filter the addon cannot set up io_uring and says it uses the doorbell thread${why}`, async (t) => {
