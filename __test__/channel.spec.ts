@@ -323,3 +323,24 @@ test('after the peer ended the channel, our own close() makes later calls report
   t.throws(() => a.trySend(Buffer.from('x')), { code: codes.CLOSED })
   await t.throwsAsync(a.recv(), { code: codes.CLOSED })
 })
+
+test("'message' listeners run in the AsyncLocalStorage context they were added in, as a socket's do", async (t) => {
+  const { AsyncLocalStorage } = await import('node:async_hooks')
+  const store = new AsyncLocalStorage<string>()
+  const seen: Record<string, string | undefined> = {}
+  const channels: Channel[] = []
+  const arrived: Promise<unknown>[] = []
+  for (const name of ['first', 'second', 'third']) {
+    store.run(name, () => {
+      const [a, b] = pair()
+      channels.push(a, b)
+      arrived.push(once(b, 'message'))
+      b.on('message', () => (seen[name] = store.getStore()))
+      // Sent later, from another context, so the receiver is asleep and the event loop wakes it.
+      setTimeout(() => store.run('sender', () => a.trySend(Buffer.from(name))), 20)
+    })
+  }
+  await Promise.all(arrived)
+  for (const channel of channels) channel.close()
+  t.deepEqual(seen, { first: 'first', second: 'second', third: 'third' })
+})

@@ -113,6 +113,10 @@ struct BellState {
     /// The same JavaScript function, called directly from the loop (`call_directly`); null
     /// once stopped.
     callback: Cell<sys::napi_ref>,
+    /// The async context the function is called in: the one `start` was called in, as a
+    /// socket's callbacks run in its creator's (async_hooks, AsyncLocalStorage). Null if it
+    /// could not be made (then no resource), and once stopped.
+    async_context: Cell<sys::napi_async_context>,
     /// JavaScript asked to be called once more (`arm`), and has not been yet.
     armed: Cell<bool>,
     /// A futex wait (or fallback timer) of this bell is in the kernel.
@@ -143,8 +147,6 @@ struct LoopRing {
     refs: Cell<usize>,
     env: sys::napi_env,
     cleanup: Cell<sys::napi_async_cleanup_hook_handle>,
-    /// The async context JavaScript is called in from the loop (for async_hooks and domains).
-    async_context: Cell<sys::napi_async_context>,
     /// No JavaScript is on the stack: the poll callback runs and has not called out yet.
     js_idle: Cell<bool>,
 }
@@ -173,6 +175,7 @@ impl LoopBell {
         if unsafe { sys::napi_create_reference(env.raw(), function, 1, &mut callback) } != sys::Status::napi_ok {
             return None;
         }
+        let async_context = async_context(env, &watch);
         let id = ring.next_id.get();
         ring.next_id.set(id + 1);
         let bell = Rc::new(BellState {
@@ -181,6 +184,7 @@ impl LoopBell {
             token: Cell::new([0; 3]),
             on_ready: RefCell::new(Some(on_ready)),
             callback: Cell::new(callback),
+            async_context: Cell::new(async_context),
             armed: Cell::new(false),
             sleeping: Cell::new(false),
             keep_alive: Cell::new(false),
@@ -376,7 +380,7 @@ impl LoopRing {
         self.js_idle.set(false);
         // SAFETY: we are on the JS thread of `env`, in a libuv callback with no JavaScript on
         // the stack (`js_idle`), and the environment is alive (its cleanup hook stops every
-        // bell, nulling `callback`, before it goes). `callback` and `async_context` were made
+        // bell, nulling `callback`, before it goes). `callback` and the bell's async context were made
         // in this environment; every napi_value lives in the handle scope opened here.
         unsafe {
             let mut scope = std::ptr::null_mut();
@@ -391,7 +395,7 @@ impl LoopRing {
                     called = true;
                     sys::napi_make_callback(
                         env,
-                        self.async_context.get(),
+                        bell.async_context.get(),
                         receiver,
                         function,
                         0,
@@ -498,6 +502,12 @@ impl LoopRing {
             // environment is alive (cleanup hooks and finalizers run before it goes).
             unsafe { sys::napi_delete_reference(self.env, callback) };
         }
+        let async_context = bell.async_context.replace(std::ptr::null_mut());
+        if !async_context.is_null() {
+            // SAFETY: made by `napi_async_init` in this environment, destroyed only here (the
+            // swap above); same thread and lifetime argument as the reference above.
+            unsafe { sys::napi_async_destroy(self.env, async_context) };
+        }
     }
 
     fn set_refs(&self, refs: usize) {
@@ -516,6 +526,27 @@ impl LoopRing {
             }
         }
     }
+}
+
+/// A new async context for a bell's calls, in the current one (null if it cannot be made:
+/// `napi_make_callback` accepts that, and async_hooks then see no resource).
+fn async_context(env: &Env, watch: &Watched) -> sys::napi_async_context {
+    let resource = match watch {
+        Watched::Data(_) => c"shmring:data",
+        Watched::Room(_) => c"shmring:room",
+    };
+    let (mut name, mut context) = (std::ptr::null_mut(), std::ptr::null_mut());
+    // SAFETY: `env` is live and we are inside a JavaScript call (a handle scope is open); the
+    // out-pointers are locals. The context is destroyed by `LoopRing::stop`.
+    unsafe {
+        if sys::napi_create_string_utf8(env.raw(), resource.as_ptr(), resource.to_bytes().len() as isize, &mut name)
+            != sys::Status::napi_ok
+            || sys::napi_async_init(env.raw(), std::ptr::null_mut(), name, &mut context) != sys::Status::napi_ok
+        {
+            return std::ptr::null_mut();
+        }
+    }
+    context
 }
 
 /// Submits every queued entry; `false` if some stay queued (the kernel refused, perhaps for
@@ -543,7 +574,7 @@ pub fn describe(env: &Env) -> Result<&'static str, &'static str> {
 
 /// This thread's ring, made on first use, or why it cannot exist here.
 fn this_thread_ring(env: &Env) -> Result<Rc<LoopRing>, &'static str> {
-    const SETTING_UP: &str = "the event-loop wait is being set up (a re-entrant call from an async hook)";
+    const SETTING_UP: &str = "the event-loop wait is being set up (a re-entrant call)";
     let found = RING.with_borrow_mut(|slot| match slot {
         Some((owner, ring)) if *owner == env.raw() => Some(ring.clone()),
         Some((_, Ok(_))) | Some((_, Err(SETTING_UP))) => {
@@ -558,7 +589,8 @@ fn this_thread_ring(env: &Env) -> Result<Rc<LoopRing>, &'static str> {
     if let Some(found) = found {
         return found;
     }
-    // Outside the borrow: `open_ring` can run JavaScript (async_hooks `init` of the context).
+    // Outside the borrow: nothing `open_ring` calls should reach JavaScript, but if a host's
+    // libuv or Node-API ever did, a re-entrant call must not find the slot borrowed.
     // Meanwhile the slot says SETTING_UP, so no other call stores anything in it.
     let opened = open_ring(env);
     RING.with_borrow_mut(|slot| *slot = Some((env.raw(), opened.clone())));
@@ -611,7 +643,6 @@ fn open_ring(env: &Env) -> Result<Rc<LoopRing>, &'static str> {
         refs: Cell::new(0),
         env: env.raw(),
         cleanup: Cell::new(std::ptr::null_mut()),
-        async_context: Cell::new(std::ptr::null_mut()),
         js_idle: Cell::new(false),
     });
     let mut cleanup = std::ptr::null_mut();
@@ -638,19 +669,6 @@ fn open_ring(env: &Env) -> Result<Rc<LoopRing>, &'static str> {
         unsafe { sys::napi_remove_async_cleanup_hook(cleanup) };
         close_unstarted(uv, poll);
         return Err(no_loop);
-    }
-    let (mut name, mut async_context) = (std::ptr::null_mut(), std::ptr::null_mut());
-    let resource = c"shmring:data";
-    // SAFETY: `env` is live and we are inside a JavaScript call (a handle scope is open);
-    // the context is destroyed by `on_env_cleanup`. If this fails the context stays null,
-    // which `napi_make_callback` accepts (async_hooks then see no resource).
-    unsafe {
-        if sys::napi_create_string_utf8(env.raw(), resource.as_ptr(), resource.to_bytes().len() as isize, &mut name)
-            == sys::Status::napi_ok
-            && sys::napi_async_init(env.raw(), std::ptr::null_mut(), name, &mut async_context) == sys::Status::napi_ok
-        {
-            shared.async_context.set(async_context);
-        }
     }
     Ok(shared)
 }
@@ -699,12 +717,6 @@ unsafe extern "C" fn on_env_cleanup(handle: sys::napi_async_cleanup_hook_handle,
         ring.stop(&bell);
     }
     ring.cleanup.set(handle);
-    let async_context = ring.async_context.replace(std::ptr::null_mut());
-    if !async_context.is_null() {
-        // SAFETY: made by `napi_async_init` in this environment, which is still alive while
-        // its cleanup hooks run; destroyed once (swapped out above).
-        unsafe { sys::napi_async_destroy(ring.env, async_context) };
-    }
     let (poll, uv) = (ring.poll.replace(std::ptr::null_mut()), ring.uv);
     // SAFETY: the pointer in `data` is replaced by an owned one, released in `on_closed`,
     // so the ring (and its io_uring descriptor) lives until libuv has let go of the handle.
