@@ -366,7 +366,7 @@ impl LoopRing {
     }
 
     /// Calls the bell's function from the poll callback, as Node calls a socket's `'data'`
-    /// listener: in a handle scope and the ring's async context (`napi_make_callback` runs
+    /// listener: in a handle scope and the bell's async context (`napi_make_callback` runs
     /// the microtasks and `process.nextTick` queue after it). A throw becomes an uncaught
     /// exception, as from any event-loop callback. `false` if the call could not be attempted
     /// (then the caller rings through the threadsafe function instead).
@@ -380,8 +380,8 @@ impl LoopRing {
         self.js_idle.set(false);
         // SAFETY: we are on the JS thread of `env`, in a libuv callback with no JavaScript on
         // the stack (`js_idle`), and the environment is alive (its cleanup hook stops every
-        // bell, nulling `callback`, before it goes). `callback` and the bell's async context were made
-        // in this environment; every napi_value lives in the handle scope opened here.
+        // bell, nulling `callback`, before it goes). `callback` and the bell's async context
+        // were made in this environment; every napi_value lives in the handle scope opened here.
         unsafe {
             let mut scope = std::ptr::null_mut();
             if sys::napi_open_handle_scope(env, &mut scope) == sys::Status::napi_ok {
