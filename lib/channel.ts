@@ -16,6 +16,7 @@
  *   then `recv()` rejects with `ERR_SHMRING_PEER_CLOSED` (`…_PEER_DEAD`), iteration ends
  *   (throws), and `'close'` is emitted (after `'error'` for a dead or corrupt peer).
  */
+import { AsyncResource } from 'node:async_hooks'
 import { EventEmitter } from 'node:events'
 
 import {
@@ -631,10 +632,15 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     else active.delete(this)
     if (wantsData && !this.#watchingData) {
       const self = new WeakRef(this)
-      native.watchData(() => {
-        const channel = self.deref()
-        if (channel) channel.#onReadable()
-      })
+      // Bound to the async context it starts in (AsyncLocalStorage, async_hooks), as a socket's
+      // callbacks run in its creator's: the native side calls it from the event loop or a
+      // threadsafe function, and the latter carries no context on Node 24+.
+      native.watchData(
+        AsyncResource.bind(() => {
+          const channel = self.deref()
+          if (channel) channel.#onReadable()
+        }, 'shmring:data'),
+      )
       this.#watchingData = true
     }
     if (wantsData && !this.#draining && !this.#dataArmed) {
@@ -684,12 +690,14 @@ export class Channel extends EventEmitter implements AsyncIterable<Buffer> {
     if (!native) return false
     if (!this.#watchingRoom) {
       const self = new WeakRef(this)
-      native.watchRoom(() => {
-        const channel = self.deref()
-        if (!channel) return
-        channel.#roomArmed = false
-        channel.#flushSends()
-      })
+      native.watchRoom(
+        AsyncResource.bind(() => {
+          const channel = self.deref()
+          if (!channel) return
+          channel.#roomArmed = false
+          channel.#flushSends()
+        }, 'shmring:room'),
+      )
       this.#watchingRoom = true
     }
     if (this.#roomArmed) return false
