@@ -100,3 +100,18 @@ unix('a Node client of a Rust server echoes checksummed messages in order', asyn
   t.deepEqual(await exited, [0, null])
   t.false(existsSync(path), 'the Rust listener removed its socket file')
 })
+
+unix("'connection' runs in the AsyncLocalStorage context the server was made in, as a net.Server's does", async (t) => {
+  const { AsyncLocalStorage } = await import('node:async_hooks')
+  const store = new AsyncLocalStorage<string>()
+  const server = store.run('server', () => listen(socketPath(), { capacity: 1 << 16 }))
+  t.teardown(() => server.close())
+  const connected = once(server, 'connection') as Promise<[Channel]>
+  let seen: string | undefined
+  server.on('connection', () => (seen = store.getStore()))
+  const client = await store.run('client', () => connect(server.path))
+  const [channel] = await connected
+  t.is(seen, 'server')
+  client.close()
+  channel.close()
+})

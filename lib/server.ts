@@ -8,6 +8,7 @@
  * thread polls the socket and rings JavaScript (src/server.rs). Windows: not available yet
  * (`ERR_SHMRING_UNSUPPORTED`); use `spawn()` or a named channel there.
  */
+import { AsyncResource } from 'node:async_hooks'
 import { EventEmitter } from 'node:events'
 
 import { adoptNative, type Channel, type ChannelOptions, nativeOptions } from './channel'
@@ -63,7 +64,9 @@ export class Server extends EventEmitter {
     this.#native = native
     this.path = native.path
     try {
-      native.watch(() => this.#acceptAll())
+      // In the context the server was made in, as a net.Server's 'connection' (see the
+      // doorbells in channel.ts: a threadsafe function's call carries none on Node 24+).
+      native.watch(AsyncResource.bind(() => this.#acceptAll(), 'shmring:server'))
     } catch (e) {
       native.close()
       throw e
