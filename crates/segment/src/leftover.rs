@@ -14,7 +14,8 @@
 //! creator pid no longer exists, is abandoned. Either sign of life keeps it: a held lock
 //! (which also covers creators in another pid namespace), or a live pid (which also covers a
 //! creator that could not lock). Every doubt keeps it too. Examiners (listings and removals,
-//! in any process) lock the object exclusively while they look, so two looking at once could
+//! in any process) lock the object exclusively while they look at it (a removal until the
+//! name is gone), so two looking at once could
 //! take each other's lock for a creator's: `sys::lock_if_abandoned` tells them apart (a spec
 //! has four threads look 800 times at an abandoned segment; before, ~1 in 8 looks said
 //! "running").
@@ -69,7 +70,9 @@ pub struct NamedSegmentInfo {
 pub fn list_named() -> io::Result<Vec<NamedSegmentInfo>> {
     #[cfg(target_os = "linux")]
     {
-        Ok(crate::sys::named_objects()?.iter().filter_map(linux::describe).collect())
+        // Each object is dropped, and its lock (if `describe` took it) released, as soon as it
+        // is described: other examiners must not wait for the rest of the listing.
+        Ok(crate::sys::named_objects()?.into_iter().filter_map(|object| linux::describe(&object)).collect())
     }
     #[cfg(not(target_os = "linux"))]
     {

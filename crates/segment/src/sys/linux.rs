@@ -153,7 +153,8 @@ pub(crate) fn named_object(name: &SegmentName) -> io::Result<Option<NamedObject>
 /// looks. So a refusal is looked at again: the exclusive lock refused but a shared one granted
 /// means a shared holder; the shared lock refused too means another examiner's exclusive one.
 /// A creator is only concluded from a shared holder seen [`SHARED_SIGHTINGS`] times in a row,
-/// [`EXAMINER_PAUSE`] apart (an examiner's hold is shorter); other examiners are waited out.
+/// [`EXAMINER_PAUSE`] apart (a heuristic: an examiner's shared hold is a few instructions
+/// long, unless it is preempted right then); other examiners are waited out.
 /// One that holds on longer than [`EXAMINER_WAIT`] gives `ErrorKind::WouldBlock` (the caller
 /// keeps the object).
 pub(crate) fn lock_if_abandoned(object: &NamedObject) -> io::Result<bool> {
@@ -178,12 +179,16 @@ pub(crate) fn lock_if_abandoned(object: &NamedObject) -> io::Result<bool> {
         }
         if try_lock(libc::LOCK_SH)? {
             // Ours is shared now: converting it to exclusive works only if nobody else holds it.
-            if try_lock(libc::LOCK_EX)? {
+            let converted = try_lock(libc::LOCK_EX);
+            if let Ok(true) = converted {
                 return Ok(true);
             }
-            // Let go at once: another examiner must not take our shared lock for a creator's.
+            // Hold nothing now: another examiner must not take a shared lock of ours for a
+            // creator's. (A refused conversion has dropped it already, flock(2); a failed one,
+            // e.g. ENOMEM, may not have.)
             // SAFETY: as above.
             unsafe { libc::flock(fd, libc::LOCK_UN) };
+            converted?;
             sightings += 1;
             if sightings >= SHARED_SIGHTINGS {
                 return Ok(false);
