@@ -7,18 +7,17 @@
 //! already connected: mappings stay valid, and the memory is freed when the last one closes.
 //! Only new openers stop finding the name.
 //!
-//! How a segment is known to be abandoned: its creator takes a shared `flock` on the object
-//! right after creating it, before writing the header, and holds it as long as it (or any
-//! process it forked with the fd) has the object open; the kernel drops it when the last such
-//! fd closes, exits and crashes included. An object nobody holds that lock on, whose recorded
-//! creator pid no longer exists, is abandoned. Either sign of life keeps it: a held lock
-//! (which also covers creators in another pid namespace), or a live pid (which also covers a
-//! creator that could not lock). Every doubt keeps it too. Examiners (listings and removals,
-//! in any process) lock the object exclusively while they look at it (a removal until the
-//! name is gone), so two looking at once could
-//! take each other's lock for a creator's: `sys::lock_if_abandoned` tells them apart (a spec
-//! has four threads look 800 times at an abandoned segment; before, ~1 in 8 looks said
-//! "running").
+//! How a segment is known to be abandoned: its creator takes a read lock on the object (an
+//! open-file-description lock, `F_OFD_SETLK`) right after creating it, before writing the
+//! header, and holds it as long as it (or any process it forked with the fd) has the object
+//! open; the kernel drops it when the last such fd closes, exits and crashes included. An
+//! object nobody holds that lock on, whose recorded creator pid no longer exists, is
+//! abandoned. Either sign of life keeps it: a held lock (which also covers creators in another
+//! pid namespace), or a live pid (which also covers a creator that could not lock). Every
+//! doubt keeps it too. Examiners (listings and removals, in any process) only ask the kernel
+//! whether the lock is held (`F_OFD_GETLK`) and take none themselves, so two looking at once
+//! never take each other for a creator (an earlier `flock` design did: a spec has four threads
+//! look 800 times at an abandoned segment, and ~1 in 8 looks said "running").
 //!
 //! Platforms: only Linux can list named objects (they are files in `/dev/shm`). macOS has no
 //! way to enumerate POSIX shared-memory names, and Windows removes a named section with its
@@ -70,9 +69,7 @@ pub struct NamedSegmentInfo {
 pub fn list_named() -> io::Result<Vec<NamedSegmentInfo>> {
     #[cfg(target_os = "linux")]
     {
-        // Each object is dropped, and its lock (if `describe` took it) released, as soon as it
-        // is described: other examiners must not wait for the rest of the listing.
-        Ok(crate::sys::named_objects()?.into_iter().filter_map(|object| linux::describe(&object)).collect())
+        Ok(crate::sys::named_objects()?.iter().filter_map(linux::describe).collect())
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -83,7 +80,7 @@ pub fn list_named() -> io::Result<Vec<NamedSegmentInfo>> {
 /// Removes the name `name` if it is a shmring segment whose creator has exited. Returns
 /// whether it was removed: `false` when the creator still uses it (or that cannot be told),
 /// when the object is not a shmring segment of ours, or when it changed while we looked.
-/// The object is examined again here, and locked while its name is removed.
+/// The object is examined again here, just before its name is removed.
 ///
 /// # Errors
 /// `ErrorKind::NotFound` when there is no such name; `ErrorKind::Unsupported` on macOS and
@@ -93,7 +90,7 @@ pub fn remove_if_creator_exited(name: &SegmentName) -> io::Result<bool> {
     {
         let Some(object) = crate::sys::named_object(name)? else { return Ok(false) };
         match linux::describe(&object) {
-            // `object` (and with it our lock) lives until the name is gone.
+            // `object` stays open until the name is gone: its identity is checked at the unlink.
             Some(info) if info.creator == CreatorState::Exited => {
                 match crate::sys::unlink_if_same(name, object.identity) {
                     // Removed by someone else meanwhile: not ours to report as removed.
@@ -128,7 +125,7 @@ mod linux {
 
     /// The object's header, if it is a shmring segment's (the magic, or 0 while unpublished;
     /// our layout version and header length; a `total_len` equal to the object's size), and
-    /// whether it is abandoned. Leaves `object` locked when it is (see `sys::lock_if_abandoned`).
+    /// whether it is abandoned (see the module doc).
     pub(super) fn describe(object: &NamedObject) -> Option<NamedSegmentInfo> {
         let snapshot = header::decode(&object.header);
         let shape_ok = snapshot.layout_version == LAYOUT_VERSION
@@ -149,9 +146,9 @@ mod linux {
     }
 
     fn creator_state(object: &NamedObject, pid: u32) -> CreatorState {
-        match sys::lock_if_abandoned(object) {
-            Ok(false) => return CreatorState::Running,
-            Ok(true) => {}
+        match sys::creator_lock_held(object) {
+            Ok(true) => return CreatorState::Running,
+            Ok(false) => {}
             Err(_) => return CreatorState::Unknown,
         }
         match sys::process_exists(pid) {

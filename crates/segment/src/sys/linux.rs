@@ -144,81 +144,45 @@ pub(crate) fn named_object(name: &SegmentName) -> io::Result<Option<NamedObject>
     Ok(Some(NamedObject { name: name.clone(), len: meta.len(), header, identity: (meta.dev(), meta.ino()), file }))
 }
 
-/// Takes the lock every creator holds while it has its object open ([`hold_creator_lock`]).
-/// `Ok(true)`: nobody holds it (and now we do, until `object` is dropped); `Ok(false)`: a
-/// process still has the object open from its creation (the creator, or a process it forked).
-///
-/// A creator holds the lock *shared* for its life; an examiner (a listing or removal in this
-/// or another process) holds it *exclusively*, or shared for an instant (below), while it
-/// looks. So a refusal is looked at again: the exclusive lock refused but a shared one granted
-/// means a shared holder; the shared lock refused too means another examiner's exclusive one.
-/// A creator is only concluded from a shared holder seen [`SHARED_SIGHTINGS`] times in a row,
-/// [`EXAMINER_PAUSE`] apart (a heuristic: an examiner's shared hold is a few instructions
-/// long, unless it is preempted right then); other examiners are waited out.
-/// One that holds on longer than [`EXAMINER_WAIT`] gives `ErrorKind::WouldBlock` (the caller
-/// keeps the object).
-pub(crate) fn lock_if_abandoned(object: &NamedObject) -> io::Result<bool> {
+/// Whether the lock every creator holds while it has its object open ([`hold_creator_lock`])
+/// is still held: some process has the object open from its creation (the creator, or a
+/// process it forked). Only asks the kernel (`F_OFD_GETLK`): examiners take no lock, so two
+/// looking at once cannot take each other for a creator.
+pub(crate) fn creator_lock_held(object: &NamedObject) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
-    let fd = object.file.as_raw_fd();
-    let try_lock = |operation: libc::c_int| -> io::Result<bool> {
-        // SAFETY: `flock` on an fd we own (`object.file` lives through the call); no memory is
-        // passed.
-        if unsafe { libc::flock(fd, operation | libc::LOCK_NB) } == 0 {
-            return Ok(true);
-        }
-        match io::Error::last_os_error() {
-            e if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
-            e => Err(e),
-        }
-    };
-    let started = std::time::Instant::now();
-    let mut sightings = 0;
-    loop {
-        if try_lock(libc::LOCK_EX)? {
-            return Ok(true);
-        }
-        if try_lock(libc::LOCK_SH)? {
-            // Ours is shared now: converting it to exclusive works only if nobody else holds it.
-            let converted = try_lock(libc::LOCK_EX);
-            if let Ok(true) = converted {
-                return Ok(true);
-            }
-            // Hold nothing now: another examiner must not take a shared lock of ours for a
-            // creator's. (A refused conversion has dropped it already, flock(2); a failed one,
-            // e.g. ENOMEM, may not have.)
-            // SAFETY: as above.
-            unsafe { libc::flock(fd, libc::LOCK_UN) };
-            converted?;
-            sightings += 1;
-            if sightings >= SHARED_SIGHTINGS {
-                return Ok(false);
-            }
-        } else {
-            sightings = 0;
-        }
-        if started.elapsed() >= EXAMINER_WAIT {
-            return Err(io::Error::new(io::ErrorKind::WouldBlock, "other processes keep examining the object"));
-        }
-        std::thread::sleep(EXAMINER_PAUSE);
+    // "Could a write lock on the whole object be placed?": refused only by a creator's read
+    // lock, the one kind of lock on these objects. `l_pid` must be 0 for OFD locks.
+    let mut probe = whole_file_lock(libc::F_WRLCK);
+    // SAFETY: `fcntl(F_OFD_GETLK)` reads and writes `probe`, a valid `flock` for the call, on
+    // an fd we own (`object.file` lives through the call).
+    if unsafe { libc::fcntl(object.file.as_raw_fd(), libc::F_OFD_GETLK, &mut probe) } != 0 {
+        return Err(io::Error::last_os_error());
     }
+    Ok(probe.l_type != libc::F_UNLCK as libc::c_short)
 }
 
-/// Shared holders seen in a row before [`lock_if_abandoned`] concludes a creator holds the lock.
-const SHARED_SIGHTINGS: u32 = 3;
-/// Pause between two looks of [`lock_if_abandoned`].
-const EXAMINER_PAUSE: std::time::Duration = std::time::Duration::from_micros(200);
-/// How long [`lock_if_abandoned`] waits for other examiners to let go.
-const EXAMINER_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+/// A lock of type `kind` on every byte of a file, now and after it grows.
+fn whole_file_lock(kind: libc::c_int) -> libc::flock {
+    // SAFETY: `flock` is a plain C struct for which all-zero bytes are valid.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_start = 0;
+    lock.l_len = 0; // to the end of the file, however long
+    lock
+}
 
 /// Called by a creator right after `shm_open(O_CREAT | O_EXCL)`, before the object has a
-/// header: a shared `flock` on its own open file description, held until every fd of that
-/// description closes (its exit included, and inherited by processes it forks). Listing
-/// treats a locked object as in use. Best effort: without the lock, a live creator is still
-/// kept, by its pid.
+/// header: an open-file-description read lock (`F_OFD_SETLK`, Linux 3.15+) on its own open
+/// file description, held until every fd of that description closes (its exit included, and
+/// inherited by processes it forks; unlike a classic POSIX lock, closing another fd of the
+/// file does not drop it). Listing treats a locked object as in use. Best effort: without the
+/// lock, a live creator is still kept, by its pid.
 pub(super) fn hold_creator_lock(fd: &OwnedFd) {
     use std::os::fd::AsRawFd;
-    // SAFETY: `flock` on an fd the caller owns; no memory is passed.
-    let _ = unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    let lock = whole_file_lock(libc::F_RDLCK);
+    // SAFETY: `fcntl(F_OFD_SETLK)` only reads `lock`, a valid `flock`, on an fd the caller owns.
+    let _ = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
 }
 
 /// Whether process `pid` exists (in our pid namespace): `kill(pid, 0)`; `EPERM` means it

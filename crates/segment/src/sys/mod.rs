@@ -25,7 +25,7 @@
 //! * `fn unlink(name: &SegmentName) -> io::Result<()>` — removes a name.
 //!
 //! Linux alone also lists named objects without mapping them (`named_objects`, `named_object`,
-//! `unlink_if_same`), marks its named objects with a creator lock (`lock_if_abandoned`) and
+//! `unlink_if_same`), marks its named objects with a creator lock (`creator_lock_held`) and
 //! asks whether a pid exists (`process_exists`), for `leftover.rs`; no other OS can enumerate
 //! its shared-memory names.
 //!
@@ -51,7 +51,7 @@ pub(crate) use imp::{
 };
 /// Linux only: finding named objects left behind (`leftover.rs`) and identifying processes.
 #[cfg(target_os = "linux")]
-pub(crate) use imp::{lock_if_abandoned, named_object, named_objects, process_exists, unlink_if_same, NamedObject};
+pub(crate) use imp::{creator_lock_held, named_object, named_objects, process_exists, unlink_if_same, NamedObject};
 
 // Compile-time checks that this target's backend has the agreed signatures.
 const _: fn(usize) -> io::Result<Object> = imp::create_anonymous;
