@@ -574,27 +574,18 @@ pub fn describe(env: &Env) -> Result<&'static str, &'static str> {
 
 /// This thread's ring, made on first use, or why it cannot exist here.
 fn this_thread_ring(env: &Env) -> Result<Rc<LoopRing>, &'static str> {
-    const SETTING_UP: &str = "the event-loop wait is being set up (a re-entrant call)";
-    let found = RING.with_borrow_mut(|slot| match slot {
-        Some((owner, ring)) if *owner == env.raw() => Some(ring.clone()),
-        Some((_, Ok(_))) | Some((_, Err(SETTING_UP))) => {
-            Some(Err("another Node.js environment on this thread has the event-loop wait"))
-        }
+    RING.with_borrow_mut(|slot| match slot {
+        Some((owner, ring)) if *owner == env.raw() => ring.clone(),
+        Some((_, Ok(_))) => Err("another Node.js environment on this thread has the event-loop wait"),
         // Nothing yet, or a torn-down environment's leftover: this one may have its own.
+        // `open_ring` calls no JavaScript (the bells make their async contexts), so nothing
+        // re-enters the slot while it is borrowed here.
         _ => {
-            *slot = Some((env.raw(), Err(SETTING_UP)));
-            None
+            let opened = open_ring(env);
+            *slot = Some((env.raw(), opened.clone()));
+            opened
         }
-    });
-    if let Some(found) = found {
-        return found;
-    }
-    // Outside the borrow: nothing `open_ring` calls should reach JavaScript, but if a host's
-    // libuv or Node-API ever did, a re-entrant call must not find the slot borrowed.
-    // Meanwhile the slot says SETTING_UP, so no other call stores anything in it.
-    let opened = open_ring(env);
-    RING.with_borrow_mut(|slot| *slot = Some((env.raw(), opened.clone())));
-    opened
+    })
 }
 
 fn open_ring(env: &Env) -> Result<Rc<LoopRing>, &'static str> {
