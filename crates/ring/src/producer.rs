@@ -192,7 +192,8 @@ impl Producer {
     fn warm_ahead(&mut self) {
         const LINE: u64 = 64;
         let mask = self.capacity - 1;
-        // No overflow: `checked_add` for the first line; the rest saturate.
+        // No overflow: every add is checked or saturates (counters can reach the end of the
+        // `u64` range; `reserve_at` reports `Corrupt` there, and this must not wrap first).
         let Some(first) = (self.tail | (LINE - 1)).checked_add(1) else { return };
         let reach = self.tail.saturating_add((self.last_footprint + RECORD_HEADER_LEN) as u64);
         let end = reach.min(first.saturating_add(WARM_LINES * LINE));
@@ -203,7 +204,8 @@ impl Producer {
         while line < end && line.saturating_add(RECORD_HEADER_LEN as u64) <= free_end {
             // ORDERING: Relaxed; a store into free space that nobody reads (see above).
             self.region.store_word(line as usize & mask, 0, Ordering::Relaxed);
-            line += LINE;
+            let Some(next) = line.checked_add(LINE) else { break };
+            line = next;
         }
     }
 
@@ -375,8 +377,9 @@ impl WriteSlot<'_> {
     }
 }
 
-/// States near the end of the counter space, unreachable through the public API within a test
-/// (attach refuses counters at or beyond `COUNTER_LIMIT`), built field by field.
+/// What `warm_ahead` writes, and states near the end of the counter space, unreachable through
+/// the public API within a test (attach refuses counters at or beyond `COUNTER_LIMIT`), built
+/// field by field.
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -404,6 +407,21 @@ mod tests {
         assert_eq!(producer.push(&[]), Err(PushError::Corrupt));
         assert!(producer.is_corrupt());
         assert_eq!(producer.used_len(), Ok(16));
+    }
+
+    #[test]
+    fn warming_at_the_end_of_the_counter_space_stops_instead_of_wrapping() {
+        let (producer, _consumer, region) = ring_of_ones();
+        let start = 0u64.wrapping_sub(192); // data offset 64; the last line start is 2^64 - 64
+                                            // The "nothing yet" word moves from data offset 0 to `start`'s.
+        region.store_word(0, u64::MAX, Ordering::Relaxed);
+        region.store_word(64, 0, Ordering::Relaxed);
+        let mut producer = Producer { tail: start, published: start, head: start, ..producer };
+        // A 64-byte record at 64..128; a record like it would reach past the last line start,
+        // where a wrapping loop would go round the ring zeroing every line, this header too.
+        producer.push(&[1; 56]).unwrap();
+        assert_eq!(region.load_word(64, Ordering::Relaxed), record_header(56));
+        assert_eq!(zeroed_words(&region), [128, 192], "the zero word and the one line left before 2^64");
     }
 
     /// A 256-byte ring whose data area is all ones, so every word `warm_ahead` zeroes shows.

@@ -187,8 +187,9 @@ impl Region {
     #[inline]
     pub(crate) fn prefetch(&self, pos: usize) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch cannot fault or change memory, whatever the address; and
-        // `data_ptr` keeps it inside the region anyway.
+        // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 CPU has (it is in the target's
+        // baseline). It is only a hint: it cannot fault or change memory, whatever the
+        // address, and `data_ptr` keeps it inside the region anyway.
         unsafe {
             core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(self.data_ptr(pos).cast::<i8>())
         };
