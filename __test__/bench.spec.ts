@@ -50,12 +50,20 @@ test('shmring bench runs every transport at every size class, with checked messa
   t.deepEqual(report.idle.map((r) => r.name), [...ALL.slice(0, 3), 'shmring-held', ...ALL.slice(3, -1)])
   for (const r of report.idle) t.true(r.cpuPercent.median >= 0 && Number.isFinite(r.wakeupsPerSecond.median), r.name)
   if ('unavailable' in report.rust) t.regex(report.rust.unavailable, /not available/)
-  else t.deepEqual(report.rust.sizes.map((s) => s.size), SIZES)
+  else {
+    t.deepEqual(report.rust.sizes.map((s) => s.size), SIZES)
+    // With the Rust binary, the placement was probed before every transport's run.
+    for (const r of report.results) {
+      t.is(r.floorNs?.length, 1, r.name)
+      t.true(r.floorNs![0]! > 0 && r.floorNs![0]! < 1e6, `${r.name}: floor ${r.floorNs![0]} ns`)
+    }
+  }
   t.true(report.machine.cores > 0 && /^v\d+/.test(report.machine.node) && report.machine.shmring.length > 0)
 
   const text = readFileSync(md, 'utf8')
   t.true(text.startsWith(MARKERS[0]) && text.trimEnd().endsWith(MARKERS[1]))
   for (const heading of ['### 1 B messages', '### 4 KiB messages', '### 1 MiB messages', '### Idle receivers']) t.true(text.includes(heading), heading)
+  t.is(text.includes('### Placement'), report.results.some((r) => r.floorNs?.length), 'the placement table is there exactly when the floor was probed')
   for (const name of ALL) t.true(text.includes(`| ${name}`), name)
   for (const kind of ['latency', 'throughput']) {
     const chart = readFileSync(`${svg}-${kind}.svg`, 'utf8')

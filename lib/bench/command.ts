@@ -27,7 +27,8 @@ Bench options:
   --idle S          seconds the idle receivers wait (default 5; 1 with --quick; 0 skips it)
   --only LIST       transports: ${TRANSPORTS}
   --rust            build the Rust ceiling (cargo build --release -p shmring-bench) if missing;
-                    --no-rust skips it (by default it runs if already built)
+                    --no-rust skips it (by default it runs if already built); the same binary
+                    measures the cache-line floor before each transport's run (the placement)
   --json FILE       write every figure as JSON
   --md FILE         write the markdown report (between its markers if FILE has them, so the
                     rest of FILE is kept; else appended)

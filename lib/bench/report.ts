@@ -90,6 +90,7 @@ export function markdown(report: Report): string {
     lines.push('')
   }
   if ('unavailable' in report.rust) lines.push(`Rust↔Rust ceiling (rust-shmring): ${report.rust.unavailable}.`, '')
+  lines.push(...placement(report))
   if (report.idle.length > 0) {
     lines.push(
       `### Idle receivers (${o.idle} s, all connected at the same time, nothing sent)`,
@@ -114,6 +115,26 @@ export function markdown(report: Report): string {
       'and the sleeping ones (event loop, `recv()` after its short spin) with the sockets and IPC.',
   )
   return lines.join('\n') + '\n'
+}
+
+/** The cache-line floor measured before each transport's run (absent without the Rust binary). */
+function placement(report: Report): string[] {
+  const probed = report.results.filter((r) => r.floorNs && r.floorNs.length > 0)
+  if (probed.length === 0) return []
+  const runs = Math.max(...probed.map((r) => r.floorNs!.length))
+  const lines = [
+    '### Placement: the cache-line floor before each run',
+    '',
+    "Where the host had put the two CPUs when each transport's run started: the p50 of a round trip of one cache line each way " +
+      'between two processes (`shmring-bench --only rt.floor`). On a VM it can change several-fold within minutes, and every ' +
+      'shared-memory figure of the run with it: a run whose floor is well above the lowest ran in a slower placement.',
+    '',
+    `| transport | ${Array.from({ length: runs }, (_, i) => `run ${i + 1}`).join(' | ')} |`,
+    `|---|${'---:|'.repeat(runs)}`,
+  ]
+  for (const r of probed) lines.push(`| ${r.name} | ${r.floorNs!.map((f) => (f === null ? '—' : time(f))).join(' | ')} |`)
+  lines.push('')
+  return lines
 }
 
 function targets(report: Report): string[] {

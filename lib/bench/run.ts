@@ -9,7 +9,7 @@ import { cpus, release, type } from 'node:os'
 import { performance } from 'node:perf_hooks'
 
 import { BATCH_BYTES, batchCount, check, checkAt, COUNT, ECHO, MAX_BATCH, endRequest, message, readEnd, readStats, stamp, statsRequest } from './protocol'
-import { rustCeiling, type RustChoice } from './rust'
+import { measureFloor, rustBench, rustCeiling, type RustChoice } from './rust'
 import { formatSize, latency, spread, type Latency, type Spread } from './stats'
 import type { Batch, Peer, Transport } from './transport'
 import { transports } from './transports/index'
@@ -67,6 +67,12 @@ export interface TransportResult {
   note: string
   inProcess: boolean
   sizes: SizeResult[]
+  /**
+   * The cache-line floor (ns, `measureFloor`) measured just before each run of this transport:
+   * where the host had put the CPUs. Absent without the Rust benchmark binary; `null` where a
+   * probe failed.
+   */
+  floorNs?: (number | null)[]
 }
 
 export interface IdleResult {
@@ -106,6 +112,11 @@ export async function runBenchmark(options: BenchOptions): Promise<Report> {
     if (name !== 'rust' && !known.includes(name)) throw new Error(`--only: unknown transport ${name}; known: ${known.join(', ')}, rust`)
   }
   const wantRust = options.rust !== 'off' && (!options.only || options.only.includes('rust'))
+  // The Rust benchmark binary also measures the placement (the cache-line floor) before each
+  // transport's run, so it is looked for (or built) first.
+  const bench = options.rust === 'off' ? null : await rustBench(options.rust)
+  const floorBin = bench && 'bin' in bench ? bench.bin : null
+  const floors = new Map<string, (number | null)[]>(chosen.map((t) => [t.name, []]))
   const idleOf = chosen.filter((t) => !t.inProcess)
   const swept = chosen.filter((t) => !t.idleOnly)
   const steps = options.runs * (swept.length * options.sizes.length + (options.idle > 0 && idleOf.length > 0 ? 1 : 0)) + (wantRust ? 1 : 0)
@@ -116,6 +127,7 @@ export async function runBenchmark(options: BenchOptions): Promise<Report> {
   const idleRuns = new Map<string, { cpu: number[]; wakeups: number[] }>(idleOf.map((t) => [t.name, { cpu: [], wakeups: [] }]))
   for (let run = 1; run <= options.runs; run++) {
     for (const transport of swept) {
+      if (floorBin) floors.get(transport.name)!.push(await measureFloor(floorBin))
       const peer = await transport.start()
       try {
         for (const [i, size] of options.sizes.entries()) {
@@ -139,6 +151,7 @@ export async function runBenchmark(options: BenchOptions): Promise<Report> {
     note: t.note,
     inProcess: t.inProcess === true,
     sizes: options.sizes.map((size, i) => summarize(size, runs.get(t.name)![i]!)),
+    ...(floorBin ? { floorNs: floors.get(t.name)! } : {}),
   }))
   const idle = idleOf
     .filter(() => options.idle > 0)
@@ -147,9 +160,9 @@ export async function runBenchmark(options: BenchOptions): Promise<Report> {
       return { name: t.name, note: t.note, cpuPercent: spread(r.cpu), wakeupsPerSecond: spread(r.wakeups), runs: { cpuPercent: r.cpu, wakeupsPerSecond: r.wakeups } }
     })
   let rust: Report['rust'] = { unavailable: 'not measured (--rust off or --only without rust)' }
-  if (wantRust) {
+  if (wantRust && bench) {
     progress('rust↔rust shmring ceiling (shmring-bench)')
-    rust = await rustCeiling(options)
+    rust = 'bin' in bench ? await rustCeiling(bench.bin, options) : bench
   }
   const { progress: _, ...rest } = options
   return {

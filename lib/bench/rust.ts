@@ -46,10 +46,11 @@ interface Figure {
   runs: number[]
 }
 
-export async function rustCeiling(options: Pick<BenchOptions, 'rust' | 'sizes' | 'runs' | 'samples' | 'duration'>): Promise<TransportResult | { unavailable: string }> {
+/** The `shmring-bench` binary: found, or built first when `choice` is `build`; else why not. */
+export async function rustBench(choice: Exclude<RustChoice, 'off'>): Promise<{ bin: string } | { unavailable: string }> {
   let bin = findRustBench()
   const root = workspace()
-  if (!bin && options.rust === 'build' && root) {
+  if (!bin && choice === 'build' && root) {
     try {
       await promisify(execFile)('cargo', ['build', '--release', '-p', 'shmring-bench'], { cwd: root, maxBuffer: 1 << 26 })
     } catch (e) {
@@ -58,6 +59,31 @@ export async function rustCeiling(options: Pick<BenchOptions, 'rust' | 'sizes' |
     bin = findRustBench()
   }
   if (!bin) return { unavailable: `not available (build it with \`${BUILD}\` in a checkout of the repository, or pass --rust to let the benchmark build it)` }
+  return { bin }
+}
+
+/**
+ * The cache-line floor: p50 in ns of a round trip of one `AtomicU64` each way between two
+ * processes (`shmring-bench --only rt.floor`, one short run). It says where the host had put the
+ * two CPUs at that moment; on a VM it can change several-fold within minutes, and every
+ * shared-memory figure with it. `null` if the binary failed.
+ */
+export async function measureFloor(bin: string): Promise<number | null> {
+  const dir = mkdtempSync(join(tmpdir(), 'shmring-bench-floor-'))
+  try {
+    const json = join(dir, 'floor.json')
+    const args = ['--only', 'rt.floor', '--runs', '1', '--samples', '20000', '--warmup', '2000', '--json', json]
+    await promisify(execFile)(bin, args, { maxBuffer: 1 << 26, timeout: 60_000 })
+    const figures = (JSON.parse(readFileSync(json, 'utf8')) as { figures: Figure[] }).figures
+    return figures.find((f) => f.key === 'rt.floor.p50')?.median ?? null
+  } catch {
+    return null
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+export async function rustCeiling(bin: string, options: Pick<BenchOptions, 'sizes' | 'runs' | 'samples' | 'duration'>): Promise<TransportResult | { unavailable: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'shmring-bench-rust-'))
   try {
     const json = join(dir, 'rust.json')
