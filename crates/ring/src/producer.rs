@@ -434,10 +434,11 @@ mod tests {
         }
         // `init`'s "nothing yet" word.
         region.store_word(0, 0, Ordering::Relaxed);
-        // SAFETY: the region was just made here; these are its only producer and consumer.
-        let ends =
-            unsafe { (Producer::attach(region.clone()).unwrap(), crate::Consumer::attach(region.clone()).unwrap()) };
-        (ends.0, ends.1, region)
+        // SAFETY: the region was just made here; this is its only producer.
+        let producer = unsafe { Producer::attach(region.clone()) }.unwrap();
+        // SAFETY: as above; its only consumer.
+        let consumer = unsafe { crate::Consumer::attach(region.clone()) }.unwrap();
+        (producer, consumer, region)
     }
 
     fn zeroed_words(region: &Region) -> Vec<usize> {
