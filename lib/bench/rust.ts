@@ -2,6 +2,7 @@
  * The native ceiling row: two Rust processes on shmring, spinning, from the workspace
  * benchmark (`benchmark/rust`, binary `shmring-bench`), run with the same sizes, runs,
  * sample budget and duration. A user who only has `npx` gets the row marked as not available.
+ * The same binary measures the placement (the cache-line floor) before each transport's run.
  */
 import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
