@@ -70,33 +70,37 @@ export async function rustBench(choice: Exclude<RustChoice, 'off'>): Promise<{ b
  * shared-memory figure with it. `null` if the binary failed.
  */
 export async function measureFloor(bin: string): Promise<number | null> {
-  const dir = mkdtempSync(join(tmpdir(), 'shmring-bench-floor-'))
   try {
-    const json = join(dir, 'floor.json')
-    const args = ['--only', 'rt.floor', '--runs', '1', '--samples', '20000', '--warmup', '2000', '--json', json]
-    await promisify(execFile)(bin, args, { maxBuffer: 1 << 26, timeout: 60_000 })
-    const figures = (JSON.parse(readFileSync(json, 'utf8')) as { figures: Figure[] }).figures
+    const figures = await benchFigures(bin, ['--only', 'rt.floor', '--runs', '1', '--samples', '20000', '--warmup', '2000'], 60_000)
     return figures.find((f) => f.key === 'rt.floor.p50')?.median ?? null
   } catch {
     return null
+  }
+}
+
+/** Runs `shmring-bench args --json <temp file>` and returns the figures it wrote. */
+async function benchFigures(bin: string, args: string[], timeout: number): Promise<Figure[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'shmring-bench-'))
+  try {
+    const json = join(dir, 'figures.json')
+    await promisify(execFile)(bin, [...args, '--json', json], { maxBuffer: 1 << 26, timeout })
+    return (JSON.parse(readFileSync(json, 'utf8')) as { figures: Figure[] }).figures
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
 }
 
 export async function rustCeiling(bin: string, options: Pick<BenchOptions, 'sizes' | 'runs' | 'samples' | 'duration'>): Promise<TransportResult | { unavailable: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'shmring-bench-rust-'))
+  const args = ['--only', 'sizes', '--sizes', options.sizes.join(','), '--runs', String(options.runs), '--samples', String(options.samples)]
+  args.push('--duration', String(options.duration))
+  let figures: Figure[]
   try {
-    const json = join(dir, 'rust.json')
-    const args = ['--only', 'sizes', '--sizes', options.sizes.join(','), '--runs', String(options.runs), '--samples', String(options.samples)]
-    args.push('--duration', String(options.duration), '--json', json)
-    try {
-      await promisify(execFile)(bin, args, { maxBuffer: 1 << 26, timeout: 600_000 })
-    } catch (e) {
-      const why = (e as Error).message.split('\n')[0]
-      return { unavailable: `not available: ${bin} ${args.join(' ')} failed (${why}); an older build without --sizes? rebuild it with \`${BUILD}\`` }
-    }
-    const figures = (JSON.parse(readFileSync(json, 'utf8')) as { figures: Figure[] }).figures
+    figures = await benchFigures(bin, args, 600_000)
+  } catch (e) {
+    const why = (e as Error).message.split('\n')[0]
+    return { unavailable: `not available: ${bin} ${args.join(' ')} failed (${why}); an older build without --sizes? rebuild it with \`${BUILD}\`` }
+  }
+  try {
     const get = (key: string): Spread => {
       const f = figures.find((x) => x.key === key)
       if (!f) throw new Error(`shmring-bench did not report ${key} (an older binary? rebuild it with ${BUILD})`)
@@ -125,7 +129,5 @@ export async function rustCeiling(bin: string, options: Pick<BenchOptions, 'size
     return { name: 'rust-shmring', note: 'native ceiling: two Rust processes, both spinning on try_send/try_recv_into (shmring-bench)', inProcess: false, sizes }
   } catch (e) {
     return { unavailable: `not available: ${(e as Error).message}` }
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
   }
 }

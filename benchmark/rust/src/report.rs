@@ -34,7 +34,12 @@ impl Results {
 
     /// Median and range of figure `key`, if it was measured.
     pub fn summary(&self, key: &str) -> Option<Summary> {
-        self.figures.iter().find(|f| f.key == key).map(|f| summarize(&f.runs))
+        self.runs(key).map(summarize)
+    }
+
+    /// Every run's value of figure `key`, in run order, if it was measured.
+    pub fn runs(&self, key: &str) -> Option<&[f64]> {
+        self.figures.iter().find(|f| f.key == key).map(|f| f.runs.as_slice())
     }
 }
 
@@ -219,7 +224,7 @@ impl Report<'_> {
         ];
         let runs: Vec<(&str, &[f64])> = columns
             .iter()
-            .filter_map(|(variant, label)| Some((*label, self.runs(&format!("rt.{variant}.p50"))?)))
+            .filter_map(|(variant, label)| Some((*label, self.results.runs(&format!("rt.{variant}.p50"))?)))
             .collect();
         let Some(count) = runs.iter().map(|(_, r)| r.len()).min().filter(|&n| n > 1) else { return };
         let _ = writeln!(md, "Per-run p50 (ns), each variant in fresh processes one after another:\n");
@@ -233,9 +238,6 @@ impl Report<'_> {
         let _ = writeln!(md);
     }
 
-    fn runs(&self, key: &str) -> Option<&[f64]> {
-        self.results.figures.iter().find(|f| f.key == key).map(|f| f.runs.as_slice())
-    }
 
     fn write_streams(&self, md: &mut String) {
         if !self.results.figures.iter().any(|f| f.key.starts_with("oneway") || f.key.starts_with("idle")) {
@@ -363,25 +365,27 @@ impl Report<'_> {
     /// design, so the verdict above, on the median of all runs, depends on where the host
     /// happened to put the vCPUs. This says what it was in each kind of run.
     fn write_placement_split(&self, md: &mut String) {
-        let (Some(floor), Some(spin)) = (self.runs("rt.floor.p50"), self.runs("rt.shm_spin.p50")) else { return };
+        let (Some(floor), Some(spin)) = (self.results.runs("rt.floor.p50"), self.results.runs("rt.shm_spin.p50")) else { return };
         let bound = TARGETS[0].bound;
         // (floor, spinning) per run
         let pairs = floor.iter().copied().zip(spin.iter().copied());
         let (near, far): (Vec<_>, Vec<_>) = pairs.partition(|&(f, _)| f <= bound);
+        // The spinning p50s' summary, and how they read against the floors of the same runs.
         let describe = |runs: &[(f64, f64)]| {
             let spins: Vec<f64> = runs.iter().map(|&(_, s)| s).collect();
             let floors: Vec<f64> = runs.iter().map(|&(f, _)| f).collect();
             let (s, f) = (summarize(&spins), summarize(&floors));
-            format!(
+            let text = format!(
                 "spinning p50 **{:.0}** [{:.0}–{:.0}] ns against a floor of {:.0}–{:.0} ns",
                 s.median, s.min, s.max, f.min, f.max
-            )
+            );
+            (s, text)
         };
         let _ = writeln!(md, "\nThe round-trip target by placement (each run read against the floor it measured):\n");
         if !near.is_empty() {
-            let verdict =
-                if summarize(&near.iter().map(|&(_, s)| s).collect::<Vec<_>>()).median <= bound { "met" } else { "missed" };
-            let _ = writeln!(md, "* {} run(s) with a floor ≤ {bound} ns: {} — **{verdict}**.", near.len(), describe(&near));
+            let (spin, text) = describe(&near);
+            let verdict = if spin.median <= bound { "met" } else { "missed" };
+            let _ = writeln!(md, "* {} run(s) with a floor ≤ {bound} ns: {text} — **{verdict}**.", near.len());
         }
         if !far.is_empty() {
             let _ = writeln!(
@@ -389,7 +393,7 @@ impl Report<'_> {
                 "* {} run(s) with a floor above {bound} ns, where no design that moves a cache line each way can \
                  meet the target: {}.",
                 far.len(),
-                describe(&far)
+                describe(&far).1
             );
         }
     }
